@@ -1,0 +1,113 @@
+"""Records exchanged between the runner, the optimizers and the run store."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["RECORD_FIELDS", "RunManifest", "TrialInfo", "TrialRecord", "TrialValue"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialInfo:
+    """What an optimizer asks to evaluate.
+
+    Attributes:
+        arch: an arch record of the run's search space.
+        fidelity: epochs to train; ``None`` for the run's fidelity.
+        trial_id: the optimizer's own counter (0, 1, ...).
+    """
+
+    arch: Any
+    fidelity: int | None = None
+    trial_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrialValue:
+    """What an optimizer is told: the VALIDATION objective and the cost, nothing else.
+
+    Attributes:
+        objective: the run's objective metric (a validation metric) at the trial's fidelity;
+            NaN if the source has no value.
+        cost_s: simulated seconds the evaluation took.
+        maximize: whether larger objective values are better.
+    """
+
+    objective: float
+    cost_s: float
+    maximize: bool = True
+
+    def score(self) -> float:
+        """The objective oriented so that larger is better (NaN stays NaN)."""
+        return self.objective if self.maximize else -self.objective
+
+
+#: Columns of a run's ``records.csv``, one row per evaluation.
+RECORD_FIELDS: tuple[str, ...] = (
+    "eval",             # 0-based evaluation counter within the run
+    "arch_id",          # canonical cell id (NB201: official cell string)
+    "arch_index",       # official index in the space
+    "fidelity",         # epochs
+    "data_seed",        # recorded run that answered ("" for the seed mean)
+    "objective",        # what the optimizer saw (validation metric, that seed)
+    "cost_s",           # simulated seconds of this evaluation
+    "sim_time_s",       # simulated clock after this evaluation
+    "incumbent_index",  # best by what the optimizer saw so far
+    "incumbent_valid",  # incumbent's seed-mean value of the objective metric
+    "incumbent_test",   # incumbent's seed-mean value of the test metric (reporting only)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """One row of ``records.csv`` (see :data:`RECORD_FIELDS` for meanings)."""
+
+    eval: int
+    arch_id: str
+    arch_index: int
+    fidelity: int
+    data_seed: int | None
+    objective: float
+    cost_s: float
+    sim_time_s: float
+    incumbent_index: int
+    incumbent_valid: float
+    incumbent_test: float
+
+
+@dataclass
+class RunManifest:
+    """``manifest.json`` of one run: its full configuration, provenance and outcome.
+
+    ``status`` is ``"running"`` while the run executes, then ``"done"`` or ``"failed"``
+    (with ``error``).  ``config_hash`` identifies the configuration; a study refuses to mix
+    runs of different configurations under one name.
+    """
+
+    run_id: str
+    config: dict[str, Any]
+    config_hash: str
+    benchmark: dict[str, Any]
+    versions: dict[str, str]
+    seeds: dict[str, int]
+    status: str = "running"
+    error: str | None = None
+    started: str = ""
+    finished: str = ""
+    wall_s: float = math.nan
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunManifest:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown_keys = set(d) - known
+        if unknown_keys:
+            raise ValueError(f"unknown manifest keys {sorted(unknown_keys)}; "
+                             f"allowed: {sorted(known)}")
+        return cls(**dict(d))
