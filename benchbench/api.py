@@ -67,11 +67,15 @@ class MissingDataError(BenchmarkError, LookupError):
     """
 
 
-def unknown(kind: str, value: object, allowed: Sequence[object]) -> UnknownNameError:
-    """Build the standard 'unknown name' error: names the bad value and what is allowed."""
+def unknown(kind: str, value: object, allowed: Sequence[object],
+            where: str = "") -> UnknownNameError:
+    """Build the standard 'unknown name' error: names the bad value and what is allowed.
+
+    ``where`` follows the value, e.g. ``" on dataset 'cifar100' of 'nb201'"``.
+    """
     shown = ", ".join(repr(a) for a in list(allowed)[:20])
     more = f", ... ({len(allowed)} in all)" if len(allowed) > 20 else ""
-    return UnknownNameError(f"unknown {kind} {value!r}; allowed: {shown}{more}")
+    return UnknownNameError(f"unknown {kind} {value!r}{where}; allowed: {shown}{more}")
 
 
 class Split(str, enum.Enum):
@@ -330,8 +334,8 @@ class Benchmark(abc.ABC):
         for m in self.metrics(self.check_dataset(dataset)):
             if m.name == name:
                 return m
-        raise unknown(f"metric on dataset {dataset!r} of {self.name!r}", name,
-                      [m.name for m in self.metrics(dataset)])
+        raise unknown("metric", name, [m.name for m in self.metrics(dataset)],
+                      f" on dataset {dataset!r} of {self.name!r}")
 
     def check_fidelity(self, dataset: str, fidelity: int | None) -> int:
         fid = self.fidelity(dataset)

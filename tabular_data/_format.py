@@ -1,0 +1,205 @@
+"""The benchbench table format (HDF5, format version 1).
+
+Layout::
+
+    /                       attrs: format="benchbench-table", format_version=1, name, space,
+                                   version, source_kind, source_sha256, provenance (JSON), created
+    /arch_ids               (A,) utf-8 strings: row r holds the cell of official index r
+    /datasets/<dataset>     attrs: seeds (S,) int64, epochs (E,) int64 (fidelities, ascending),
+                                   metrics (JSON list of Metric dicts, in Evaluation order),
+                                   metric_epochs (JSON {metric: [epochs with a value]}),
+                                   seed_values (JSON {metric: true if per-seed values exist})
+        <metric>/seeds      (A, S, E) float64, NaN where the source has no value
+        <metric>/mean       (A, E)    float64, the seed mean (the source's own when it gives one)
+        cost_s/seeds        (A, S, E) float64, cumulative training seconds up to each epoch
+        cost_s/mean         (A, E)
+        seed_mask           (A, S) bool, True where the run of that seed was recorded
+
+Values are written in blocks of rows so an importer never holds the whole table in memory;
+rows never written stay NaN (HDF5 fill value) and cost no space.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from benchbench.api import Metric
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "DatasetSpec", "TableWriter", "sha256_files"]
+
+FORMAT = "benchbench-table"
+FORMAT_VERSION = 1
+COST = "cost_s"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Shape of one dataset in a table: its metrics, recorded seeds and epochs."""
+
+    metrics: tuple[Metric, ...]
+    seeds: tuple[int, ...]
+    epochs: tuple[int, ...]
+
+
+def sha256_files(paths: Iterable[Path]) -> str:
+    """SHA-256 over the bytes of ``paths`` in the given order (file names not included)."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return np.nanmean(a, axis=axis)
+
+
+class TableWriter:
+    """Write a table file block by block.
+
+    The file is written to ``<path>.partial`` and renamed on :meth:`close`, so an interrupted
+    import never leaves a half-written table under the final name.
+    """
+
+    def __init__(self, path: Path, *, name: str, space: str, arch_ids: Sequence[str],
+                 datasets: Mapping[str, DatasetSpec], source_kind: str, source_sha256: str,
+                 version: str, provenance: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self._tmp = self.path.with_name(self.path.name + ".partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = h5py.File(self._tmp, "w")
+        self.specs = dict(datasets)
+        n = len(arch_ids)
+        self.n_archs = n
+        a = self.f.attrs
+        a["format"] = FORMAT
+        a["format_version"] = FORMAT_VERSION
+        a["name"] = name
+        a["space"] = space
+        a["version"] = version
+        a["source_kind"] = source_kind
+        a["source_sha256"] = source_sha256
+        a["provenance"] = json.dumps(dict(provenance), sort_keys=True, default=str)
+        a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.f.create_dataset("arch_ids", data=np.array(arch_ids, dtype=object),
+                              dtype=h5py.string_dtype("utf-8"), compression="gzip")
+        self._epochs_seen: dict[str, dict[str, np.ndarray]] = {}
+        self._seed_values: dict[str, dict[str, bool]] = {}
+        for ds, spec in self.specs.items():
+            g = self.f.create_group(f"datasets/{ds}")
+            s, e = len(spec.seeds), len(spec.epochs)
+            for m in [*(m.name for m in spec.metrics), COST]:
+                kw = dict(dtype="f8", fillvalue=np.nan, compression="gzip", compression_opts=4,
+                          shuffle=True)
+                if s:
+                    g.create_dataset(f"{m}/seeds", shape=(n, s, e),
+                                     chunks=(min(n, 512), s, min(e, 25)), **kw)
+                else:  # no per-seed values at all: an empty array, no chunks
+                    g.create_dataset(f"{m}/seeds", shape=(n, 0, e), dtype="f8")
+                g.create_dataset(f"{m}/mean", shape=(n, e), chunks=(min(n, 2048), min(e, 25)),
+                                 **kw)
+            if s:
+                g.create_dataset("seed_mask", shape=(n, s), dtype=bool, fillvalue=False,
+                                 chunks=(min(n, 4096), s), compression="gzip")
+            else:
+                g.create_dataset("seed_mask", shape=(n, 0), dtype=bool)
+            self._epochs_seen[ds] = {m.name: np.zeros(e, dtype=bool) for m in spec.metrics}
+            self._seed_values[ds] = {m.name: False for m in spec.metrics}
+
+    def write(self, dataset: str, rows: np.ndarray, *,
+              per_seed: Mapping[str, np.ndarray], mean: Mapping[str, np.ndarray] | None = None,
+              cost_seeds: np.ndarray | None = None, cost_mean: np.ndarray | None = None) -> None:
+        """Write a block of rows.
+
+        Args:
+            rows: sorted row indices, shape ``(n,)``.
+            per_seed: metric -> ``(n, S, E)``; metrics absent here get NaN.
+            mean: metric -> ``(n, E)``; where not given, the NaN-mean over the seeds.
+            cost_seeds / cost_mean: cumulative training seconds, same shapes.
+        """
+        spec = self.specs[dataset]
+        g = self.f[f"datasets/{dataset}"]
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return
+        if np.any(np.diff(rows) <= 0):
+            raise ValueError("rows must be strictly increasing")
+        n, s, e = len(rows), len(spec.seeds), len(spec.epochs)
+        sel = slice(int(rows[0]), int(rows[-1]) + 1) if rows[-1] - rows[0] + 1 == n else rows
+        mean = dict(mean or {})
+        mask = np.zeros((n, s), dtype=bool)
+        for m in [*(m.name for m in spec.metrics), COST]:
+            ps = per_seed.get(m) if m != COST else cost_seeds
+            mn = mean.get(m) if m != COST else cost_mean
+            if ps is None:
+                ps = np.full((n, s, e), np.nan)
+            ps = np.asarray(ps, dtype=np.float64)
+            if ps.shape != (n, s, e):
+                raise ValueError(f"{dataset}/{m}: per-seed block has shape {ps.shape}, "
+                                 f"expected {(n, s, e)}")
+            if mn is None:
+                mn = _nanmean(ps, axis=1) if s else np.full((n, e), np.nan)
+            mn = np.asarray(mn, dtype=np.float64)
+            if mn.shape != (n, e):
+                raise ValueError(f"{dataset}/{m}: mean block has shape {mn.shape}, "
+                                 f"expected {(n, e)}")
+            g[f"{m}/seeds"][sel] = ps
+            g[f"{m}/mean"][sel] = mn
+            if m != COST:
+                has = ~np.isnan(ps)
+                mask |= has.any(axis=2)
+                self._epochs_seen[dataset][m] |= has.any(axis=(0, 1)) | ~np.isnan(mn).all(axis=0)
+                self._seed_values[dataset][m] |= bool(has.any())
+        g["seed_mask"][sel] = mask
+
+    def close(self) -> Path:
+        """Finish the file: record per-metric availability, drop metrics the source never had,
+        and move it to its final name."""
+        for ds, spec in self.specs.items():
+            g = self.f[f"datasets/{ds}"]
+            epochs = np.asarray(spec.epochs, dtype=np.int64)
+            seen = self._epochs_seen[ds]
+            present = [m for m in spec.metrics if seen[m.name].any()]
+            for m in spec.metrics:
+                if m not in present:
+                    del g[m.name]
+            g.attrs["seeds"] = np.asarray(spec.seeds, dtype=np.int64)
+            g.attrs["epochs"] = epochs
+            g.attrs["metrics"] = json.dumps([m.to_dict() for m in present])
+            g.attrs["metric_epochs"] = json.dumps(
+                {m.name: epochs[seen[m.name]].tolist() for m in present})
+            g.attrs["seed_values"] = json.dumps(
+                {m.name: self._seed_values[ds][m.name] for m in present})
+        self.f.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        try:
+            self.f.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
