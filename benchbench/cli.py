@@ -83,10 +83,18 @@ def _cmd_data_import(a: argparse.Namespace) -> int:
     if a.source != "nb201":
         raise ValueError(f"unknown data source {a.source!r}; allowed: nb201")
     t0 = time.perf_counter()
+    calls = []
     with tqdm(unit="cell", desc=f"import {a.name}", disable=not a.progress) as bar:
+        def progress(n: int) -> None:
+            calls.append(n)
+            bar.update(n)
+
         path = import_nb201(a.path, name=a.name, root=a.data_root, hp=a.hp, force=a.force,
-                            progress=bar.update)
-    print(f"imported {a.path} as {a.name!r} -> {path} ({time.perf_counter() - t0:.1f} s)")
+                            progress=progress)
+    if not calls:
+        print(f"{a.path} is already imported as {a.name!r} ({path}); nothing to do")
+    else:
+        print(f"imported {a.path} as {a.name!r} -> {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 

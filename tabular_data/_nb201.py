@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import math
 import pickle
 import re
@@ -222,7 +223,7 @@ def _nats_files(path: Path) -> list[tuple[int, Path]]:
     return files
 
 
-def _import_nats_dir(path: Path, out: Path, name: str, hp: str,
+def _import_nats_dir(path: Path, out: Path, name: str, hp: str, sha: str,
                      progress: Callable[[int], None] | None) -> tuple[Path, int]:
     meta = _load_pbz2(path / "meta.pickle.pbz2")
     meta_archs = list(meta["meta_archs"])
@@ -231,7 +232,6 @@ def _import_nats_dir(path: Path, out: Path, name: str, hp: str,
     if not files:
         raise ValueError(f"{path}: no cell files (NNNNNN.pickle.pbz2) beside meta.pickle.pbz2")
     specs = _official_specs(hp)
-    sha = sha256_files([path / "meta.pickle.pbz2", *(p for _, p in files)])
 
     def states() -> Iterator[tuple[int, Mapping[str, Any]]]:
         for idx, p in files:
@@ -252,7 +252,7 @@ def _import_nats_dir(path: Path, out: Path, name: str, hp: str,
     return out, n
 
 
-def _import_pth(path: Path, out: Path, name: str, hp: str,
+def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,
                 progress: Callable[[int], None] | None) -> tuple[Path, int]:
     try:
         import torch
@@ -283,7 +283,7 @@ def _import_pth(path: Path, out: Path, name: str, hp: str,
             yield idx, entry[which]
 
     with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
-                     source_kind="nb201-pth", source_sha256=sha256_files([path]),
+                     source_kind="nb201-pth", source_sha256=sha,
                      version=f"NB201 .pth hp={hp}",
                      provenance={"source": str(path.resolve()), "hp": hp,
                                  "n_cells": len(infos)}) as w:
@@ -314,7 +314,7 @@ def _seed_matrix(col: Any, n_seeds: int) -> np.ndarray:
     return out
 
 
-def _import_flat(path: Path, out: Path, name: str, hp: str,
+def _import_flat(path: Path, out: Path, name: str, hp: str, sha: str,
                  progress: Callable[[int], None] | None) -> tuple[Path, int]:
     import pandas as pd
 
@@ -362,7 +362,7 @@ def _import_flat(path: Path, out: Path, name: str, hp: str,
     rows = np.arange(n)
     nan3 = np.full((n, len(seeds), 1), np.nan)
     with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
-                     source_kind="nb201-flat", source_sha256=sha256_files([path]),
+                     source_kind="nb201-flat", source_sha256=sha,
                      version="NB201 flat export hp=200 (final epoch)",
                      provenance={"source": str(path.resolve()), "hp": "200"}) as w:
         w.write("cifar10-valid", rows,
@@ -430,16 +430,35 @@ def import_nb201(path: str | Path, *, name: str = "nb201", root: str | Path | No
         root: data root (default: ``$BENCHBENCH_DATA`` or the per-user cache).
         out: write to this file instead of ``<root>/tables/<name>.h5``.
         hp: NB201 hyper-parameter set, ``"200"`` (default) or ``"12"``.
-        force: overwrite an existing table of the same name (refused otherwise).
+        force: overwrite an existing table of the same name.  Without it, importing the same
+            source again is a no-op and importing other data under the name is refused.
         progress: called with the number of cells written after each block.
 
     Returns:
         The path of the written table.
     """
     kind = detect_nb201_source(path)
+    path = Path(path)
     dest = Path(out) if out is not None else table_path(name, root)
+    files = ([path / "meta.pickle.pbz2", *(p for _, p in _nats_files(path))]
+             if kind == "nats-tss-simple" else [path])
+    sha = sha256_files(files)
     if dest.exists() and not force:
-        raise FileExistsError(f"a table already exists at {dest}; choose another --name or "
-                              f"pass --force to replace it")
-    written, _ = _IMPORTERS[kind](Path(path), dest, name, str(hp), progress)
+        if _same_import(dest, sha, str(hp)):
+            return dest  # the same source was imported already: nothing to do
+        raise FileExistsError(f"a table already exists at {dest} (from other data); choose "
+                              f"another --name or pass --force to replace it")
+    written, _ = _IMPORTERS[kind](path, dest, name, str(hp), sha, progress)
     return written
+
+
+def _same_import(dest: Path, sha: str, hp: str) -> bool:
+    """Whether the table at ``dest`` was imported from the same bytes with the same ``hp``."""
+    import h5py
+
+    try:
+        with h5py.File(dest, "r") as f:
+            prov = json.loads(f.attrs.get("provenance", "{}"))
+            return f.attrs.get("source_sha256") == sha and str(prov.get("hp")) == hp
+    except (OSError, ValueError):
+        return False

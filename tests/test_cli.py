@@ -34,8 +34,10 @@ def root(nb201_flat: Path, nats_sample_dir: Path, tmp_path_factory: pytest.TempP
 def test_data_list_and_refused_overwrite(root: Path, nb201_flat: Path) -> None:
     out = bb("data", "list", root=root).stdout
     assert "nb201" in out and "nats" in out
-    again = bb("data", "import", "nb201", str(nb201_flat), root=root, check=False)
+    again = bb("data", "import", "nb201", str(nb201_flat), "--name", "nats", root=root,
+               check=False)
     assert again.returncode == 2 and "--force" in again.stderr
+    assert "already imported" in bb("data", "import", "nb201", str(nb201_flat), root=root).stdout
     desc = json.loads(bb("data", "describe", "nats", root=root).stdout)
     assert desc["kind"] == "tabular" and len(desc["data_sha256"]) == 64
 

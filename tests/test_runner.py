@@ -164,3 +164,19 @@ def test_regularized_evolution_beats_random_search(flat: TabularBenchmark, tmp_p
     # paired over shared seeds; the mean gain must exceed 3 standard errors
     assert diff.mean() > 3 * diff.std(ddof=1) / np.sqrt(len(diff)), (final["re"].mean(),
                                                                       final["rs"].mean())
+
+
+def test_ray_executor_matches_local(flat: TabularBenchmark, tmp_path: Path) -> None:
+    """A real local Ray cluster (2 CPUs) runs the same study to the same records."""
+    ray = pytest.importorskip("ray", reason="the ray executor needs pip install 'benchbench[ray]'")
+    algos = {"re": {}, "reinforce": {}}
+    run_study(flat, tmp_path / "local", dataset="cifar10-valid", algorithms=algos,
+              seeds=[0, 1, 2], max_evals=30)
+    res = run_study(flat, tmp_path / "ray", dataset="cifar10-valid", algorithms=algos,
+                    seeds=[0, 1, 2], max_evals=30, executor="ray", workers=2)
+    assert res.done == 6 and not ray.is_initialized()
+    for label in algos:
+        for s in (0, 1, 2):
+            pd.testing.assert_frame_equal(records(tmp_path / "local", label, s),
+                                          records(tmp_path / "ray", label, s))
+            assert manifest(tmp_path / "ray", label, s)["status"] == "done"

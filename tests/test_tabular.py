@@ -214,9 +214,17 @@ def test_import_refuses_to_overwrite_and_detects_sources(nb201_flat: Path,
         detect_nb201_source(tmp_path)
     out = tmp_path / "t.h5"
     out.write_bytes(b"precious")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="from other data.*--force"):
         import_nb201(nb201_flat, out=out)
     assert out.read_bytes() == b"precious"  # no data lost
+    # importing the same source twice is a no-op, not an error
+    again = tmp_path / "again.h5"
+    import_nb201(nats_sample_dir, out=again)
+    stamp = again.stat().st_mtime_ns
+    assert import_nb201(nats_sample_dir, out=again) == again
+    assert again.stat().st_mtime_ns == stamp
+    with pytest.raises(FileExistsError, match="from other data"):
+        import_nb201(nats_sample_dir, out=again, hp="12")
 
 
 def test_truncated_flat_file_is_rejected(nb201_flat: Path, tmp_path: Path) -> None:
