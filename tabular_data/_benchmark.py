@@ -44,6 +44,7 @@ class _Dataset:
     metric_epochs: dict[str, tuple[int, ...]]
     seed_values: dict[str, bool]
     fidelity: Fidelity
+    present_seeds: tuple[int, ...] | None = None
 
 
 class _Slice:
@@ -151,11 +152,16 @@ class TabularBenchmark(Benchmark):
         return bool(self._ds[dataset].seed_values[metric])
 
     def seeds(self, dataset: str) -> tuple[int, ...]:
-        """All seeds recorded for some architecture on ``dataset``."""
-        return self._dataset(dataset).seeds
+        """The seeds recorded for at least one architecture on ``dataset``."""
+        d = self._dataset(dataset)
+        if d.present_seeds is None:
+            any_row = self.seed_mask(dataset).any(axis=0).tolist()
+            d.present_seeds = tuple(s for s, ok in zip(d.seeds, any_row) if ok)
+        return d.present_seeds
 
     def seed_mask(self, dataset: str) -> np.ndarray:
-        """``(A, S)`` bool: which recorded seeds each row has (order of :meth:`seeds`)."""
+        """``(A, S)`` bool: which seeds each row has, in the order of the file's seed axis
+        (``describe().extra["seed_axis"]``)."""
         m = self._masks.get(dataset)
         if m is None:
             m = self._f[f"datasets/{self._dataset(dataset).name}/seed_mask"][()]
@@ -176,7 +182,8 @@ class TabularBenchmark(Benchmark):
             datasets={d: v.metrics for d, v in self._ds.items()},
             extra={"path": str(self.path), "source_kind": self.source_kind,
                    "provenance": self.provenance,
-                   "seeds": {d: list(v.seeds) for d, v in self._ds.items()},
+                   "seeds": {d: list(self.seeds(d)) for d in self._ds},
+                   "seed_axis": {d: list(v.seeds) for d, v in self._ds.items()},
                    "epochs": {d: [v.fidelity.min, v.fidelity.max] for d, v in self._ds.items()}})
 
     # ------------------------------------------------------------------ archs
@@ -248,10 +255,10 @@ class TabularBenchmark(Benchmark):
             return None
         if isinstance(data_seed, bool) or not isinstance(data_seed, (int, np.integer)):
             raise BenchmarkError(f"data_seed must be an int or None, got {data_seed!r}")
-        if int(data_seed) not in d.seed_pos:
+        if int(data_seed) not in d.seed_pos or int(data_seed) not in self.seeds(d.name):
             raise MissingDataError(
                 f"seed {data_seed} is not recorded on dataset {d.name!r} of {self._name!r}; "
-                f"recorded seeds: {', '.join(map(str, d.seeds)) or 'none (seed means only)'}")
+                f"recorded seeds: {', '.join(map(str, self.seeds(d.name))) or 'none (seed means only)'}")
         return int(data_seed)
 
     def _check_epoch(self, d: _Dataset, fidelity: int | None) -> int:

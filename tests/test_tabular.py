@@ -262,6 +262,9 @@ def test_pth_importer_matches_nats(nats_sample_dir: Path, nats: TabularBenchmark
     b12 = TabularBenchmark(import_nb201(pth, out=tmp_path / "pth12.h5", hp="12"))
     assert b12.fidelity("cifar10-valid").max == 12
     assert b12.data_seeds(11, "cifar10-valid") == (111, 777)
+    assert b12.seeds("cifar10") == (111,)  # NB201 trained hp=12 cifar10 with seed 111 only
+    with pytest.raises(MissingDataError, match="seed 888 is not recorded.*recorded seeds: 111$"):
+        b12.query(11, dataset="cifar10", data_seed=888)
 
 
 # ------------------------------------------------------------------ resources

@@ -1,0 +1,116 @@
+"""Regularized (aging) evolution, Real et al. 2019, as run in NAS-Bench-201."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, ClassVar
+
+from benchbench.optimizer import Optimizer, check_param
+from benchbench.trial import TrialInfo, TrialValue
+
+from algorithms._common import UniformStream
+
+__all__ = ["RegularizedEvolution"]
+
+
+class RegularizedEvolution(Optimizer):
+    """Regularized evolution (Real et al., AAAI 2019), NB201's ``R-EA``.
+
+    The first ``population_size`` asks are uniform samples.  Every later ask runs a
+    tournament: ``sample_size`` members of the current population are drawn uniformly,
+    the one with the best told objective is the parent, and the child is
+    ``space.mutate(parent)`` (always a different cell).  Each told trial joins the
+    population; when it then holds more than ``population_size`` members, the oldest is
+    removed (``aging=True``, regularized) or the worst (``aging=False``, the non-regularized
+    variant; NaN counts as worst, ties remove the oldest of them).
+
+    NaN objectives never win a tournament; a tournament whose members are all NaN
+    yields a uniform sample instead (counted in :attr:`n_nan_tournaments`).
+
+    Robust to several asks before a tell: the population only changes on :meth:`tell`,
+    so such asks run tournaments on the same population (or are uniform samples while
+    nothing has been told yet).
+
+    Args:
+        population_size: members kept (NB201: ``ea_population 10``).
+        sample_size: tournament size (NB201: ``ea_sample_size 3``); at most
+            ``population_size`` when sampling without replacement.
+        aging: remove the oldest member (regularized evolution) or the worst.
+        sample_with_replacement: draw tournament members with replacement, as NB201's
+            ``R_EA.py`` and Real et al.'s reference code do (``random.choice`` per member;
+            the default); ``False`` draws distinct members.
+    """
+
+    name: ClassVar[str] = "re"
+
+    def __init__(self, *, population_size: int = 10, sample_size: int = 3,
+                 aging: bool = True, sample_with_replacement: bool = True) -> None:
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.aging = aging
+        self.sample_with_replacement = sample_with_replacement
+
+    def _validate(self) -> None:
+        check_param("population_size", self.population_size, kind=int, low=1)
+        check_param("sample_size", self.sample_size, kind=int, low=1)
+        check_param("aging", self.aging, kind=bool)
+        check_param("sample_with_replacement", self.sample_with_replacement, kind=bool)
+        if not self.sample_with_replacement and self.sample_size > self.population_size:
+            raise ValueError(f"sample_size={self.sample_size} must be <= population_size="
+                             f"{self.population_size} when sampling without replacement")
+
+    def _setup(self) -> None:
+        # (arch, oriented score) pairs, oldest first; scores larger-is-better, NaN kept.
+        self._population: deque[tuple[Any, float]] = deque()
+        self._uniform = UniformStream(self.rng)
+        self.n_nan_tournaments = 0
+
+    @property
+    def population(self) -> tuple[tuple[Any, float], ...]:
+        """The current population, oldest first: ``(arch, score)`` with the score oriented
+        larger-is-better (the told objective, negated when minimising; NaN kept)."""
+        return tuple(self._population)
+
+    def ask(self) -> TrialInfo:
+        pop = self._population
+        if self._n_asked < self.population_size or not pop:
+            arch = self.space.sample(self.rng)
+        else:
+            parent = self._tournament(pop)
+            arch = (self.space.sample(self.rng) if parent is None
+                    else self.space.mutate(parent, self.rng))
+        return TrialInfo(arch, None, self._next_id())
+
+    def _tournament(self, pop: deque[tuple[Any, float]]) -> Any | None:
+        """The best of ``sample_size`` uniformly drawn members (first drawn wins ties);
+        ``None`` when every drawn member's score is NaN."""
+        n = len(pop)
+        below = self._uniform.below
+        if self.sample_with_replacement:
+            picks = [below(n) for _ in range(self.sample_size)]
+        else:  # partial Fisher-Yates shuffle of the positions
+            pos = list(range(n))
+            k = min(self.sample_size, n)
+            for i in range(k):
+                j = i + below(n - i)
+                pos[i], pos[j] = pos[j], pos[i]
+            picks = pos[:k]
+        best, best_score = None, -math.inf
+        for i in picks:
+            arch, score = pop[i]
+            if score > best_score or (best is None and score == best_score):  # never NaN
+                best, best_score = arch, score
+        if best is None:  # every member drawn is NaN
+            self.n_nan_tournaments += 1
+        return best
+
+    def tell(self, trial: TrialInfo, value: TrialValue) -> None:
+        pop = self._population
+        pop.append((trial.arch, value.score()))
+        if len(pop) > self.population_size:
+            if self.aging:
+                pop.popleft()
+            else:
+                scores = [-math.inf if math.isnan(s) else s for _, s in pop]
+                del pop[scores.index(min(scores))]
