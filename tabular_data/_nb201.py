@@ -199,6 +199,19 @@ def _write_official(writer: TableWriter, specs: Mapping[str, DatasetSpec], hp: s
     return count
 
 
+def _write_official_table(out: Path, name: str, meta_archs: list[str], hp: str,
+                          states: Iterable[tuple[int, Mapping[str, Any]]], *, kind: str, sha: str,
+                          version: str, provenance: Mapping[str, Any],
+                          progress: Callable[[int], None] | None) -> tuple[Path, int]:
+    """Write a table from official ArchResults-states (NATS directory or .pth)."""
+    specs = _official_specs(hp)
+    with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
+                     source_kind=kind, source_sha256=sha, version=version,
+                     provenance={**provenance, "hp": hp}) as w:
+        n = _write_official(w, specs, hp, states, progress=progress)
+    return out, n
+
+
 def _check_arch_strings(meta_archs: list[str]) -> None:
     space = NB201Space()
     if len(meta_archs) != space.size:
@@ -231,7 +244,6 @@ def _import_nats_dir(path: Path, out: Path, name: str, hp: str, sha: str,
     files = _nats_files(path)
     if not files:
         raise ValueError(f"{path}: no cell files (NNNNNN.pickle.pbz2) beside meta.pickle.pbz2")
-    specs = _official_specs(hp)
 
     def states() -> Iterator[tuple[int, Mapping[str, Any]]]:
         for idx, p in files:
@@ -243,13 +255,10 @@ def _import_nats_dir(path: Path, out: Path, name: str, hp: str, sha: str,
                                  f"meta_archs[{idx}]")
             yield idx, d[hp]
 
-    with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
-                     source_kind="nats-tss-simple", source_sha256=sha,
-                     version=f"NATS-tss-v1.0 hp={hp}",
-                     provenance={"source": str(path.resolve()), "hp": hp,
-                                 "n_cell_files": len(files)}) as w:
-        n = _write_official(w, specs, hp, states(), progress=progress)
-    return out, n
+    return _write_official_table(out, name, meta_archs, hp, states(), kind="nats-tss-simple",
+                                 sha=sha, version=f"NATS-tss-v1.0 hp={hp}",
+                                 provenance={"source": str(path.resolve()),
+                                             "n_cell_files": len(files)}, progress=progress)
 
 
 def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,
@@ -268,10 +277,8 @@ def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,
             raise ValueError(f"{path}: not an NB201 .pth (no {key!r} key; has {sorted(data)})")
     meta_archs = list(data["meta_archs"])
     _check_arch_strings(meta_archs)
-    which = {"200": "full", "12": "less"}[hp] if hp in ("200", "12") else None
-    if which is None:
-        raise ValueError(f"unknown NB201 hyper-parameter set hp={hp!r}; allowed: '12', '200'")
-    specs = _official_specs(hp)
+    _official_specs(hp)  # validates hp
+    which = {"200": "full", "12": "less"}[hp]
     infos = data["arch2infos"]
 
     def states() -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -282,13 +289,10 @@ def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,
                                  f"has {sorted(entry)}")
             yield idx, entry[which]
 
-    with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
-                     source_kind="nb201-pth", source_sha256=sha,
-                     version=f"NB201 .pth hp={hp}",
-                     provenance={"source": str(path.resolve()), "hp": hp,
-                                 "n_cells": len(infos)}) as w:
-        n = _write_official(w, specs, hp, states(), progress=progress)
-    return out, n
+    return _write_official_table(out, name, meta_archs, hp, states(), kind="nb201-pth", sha=sha,
+                                 version=f"NB201 .pth hp={hp}",
+                                 provenance={"source": str(path.resolve()), "n_cells": len(infos)},
+                                 progress=progress)
 
 
 # ------------------------------------------------------------------- flat export
