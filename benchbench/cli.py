@@ -169,12 +169,14 @@ def _cmd_run(a: argparse.Namespace) -> int:
         raise ValueError(f"--algorithms {a.algorithms!r} names an algorithm twice")
     params = parse_params(a.param or [], algos)
     seeds = parse_seeds(a.seeds)
+    transfer = [x.strip() for x in (a.transfer or "").split(",") if x.strip()]
     command = "benchbench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     with open_benchmark(a.benchmark, a.data_root) as b:
         res = run_study(b, a.out, dataset=a.dataset, algorithms=params, seeds=seeds,
                         max_evals=a.max_evals, max_seconds=a.max_seconds, fidelity=a.epoch,
                         objective=a.objective, test_metric=a.test_metric or None,
-                        noise=a.noise, workers=a.workers, executor=a.executor,
+                        noise=a.noise, transfer=transfer, workers=a.workers,
+                        executor=a.executor,
                         progress=a.progress, command=command)
     print(f"{res.done} runs done, {res.skipped} already done (skipped), {res.failed} failed "
           f"in {res.wall_s:.1f} s -> {res.out}")
@@ -186,12 +188,13 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _cmd_report(a: argparse.Namespace) -> int:
     import results
 
-    build = getattr(results, "build_report", None)
     summary = results.write_summary(a.dir)
     print(summary.to_string(index=False))
     print(f"wrote {Path(a.dir) / 'summary.csv'}")
-    if build is not None and not a.summary_only:
-        path = build(a.dir, a.out)
+    if not a.summary_only:
+        command = "benchbench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+        path = results.build_report(a.dir, a.out, command=command,
+                                    formats=() if a.no_figures else ("png", "pdf"))
         print(f"wrote {path}")
     return 0
 
@@ -248,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--test-metric", default="test_acc", help="metric reported for incumbents")
     r.add_argument("--noise", default="seed", choices=["seed", "mean"],
                    help="seed: one recorded run per cell and seed (default); mean: seed means")
+    r.add_argument("--transfer", default=None, metavar="D1,D2",
+                   help="also record the final incumbents' seed-mean values on these datasets")
     r.add_argument("--param", action="append", metavar="ALGO.NAME=VALUE",
                    help="hyper-parameter, e.g. re.population_size=20 (repeatable)")
     r.set_defaults(func=_cmd_run)
@@ -257,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=None, help="report folder (default: DIR/report)")
     rep.add_argument("--summary-only", action="store_true",
                      help="write only DIR/summary.csv")
+    rep.add_argument("--no-figures", action="store_true",
+                     help="tables only (no matplotlib needed)")
     rep.set_defaults(func=_cmd_report)
 
     try:

@@ -66,6 +66,8 @@ class RunConfig:
         objective: the validation metric the optimizer is told.
         test_metric: the metric reported for the incumbent (never told to the optimizer).
         noise: ``"seed"`` (one recorded run per cell and seed) or ``"mean"``.
+        transfer: other datasets on which the final incumbent's seed-mean objective and test
+            values are recorded (NB201's cross-dataset table); never told to the optimizer.
     """
 
     benchmark: str
@@ -81,10 +83,14 @@ class RunConfig:
     objective: str
     test_metric: str | None
     noise: str
+    transfer: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["params"] = dict(self.params)
+        d["transfer"] = list(self.transfer)
+        if not self.transfer:  # keeps the hash of runs without transfer stable
+            del d["transfer"]
         return d
 
     def config_hash(self) -> str:
@@ -220,7 +226,19 @@ def execute_run(bench: Benchmark, cfg: RunConfig) -> tuple[list[tuple[Any, ...]]
               "incumbent_index": inc_index, "incumbent_objective": inc_obj,
               "final_valid": inc_valid, "final_test": inc_test,
               "params": opt.get_params()}
+    if cfg.transfer and inc_index >= 0:
+        result["transfer"] = {ds: _transfer_values(bench, inc_index, ds, objective, test_metric)
+                              for ds in cfg.transfer}
     return records, result
+
+
+def _transfer_values(bench: Benchmark, index: int, dataset: str, objective: str,
+                     test_metric: str | None) -> dict[str, float | None]:
+    """Seed-mean objective and test values of a cell on another dataset (None where that
+    dataset has no such metric, e.g. no validation split)."""
+    ev = bench.query(index, dataset=dataset)
+    return {"valid": ev.values.get(objective),
+            "test": ev.values.get(test_metric) if test_metric else None}
 
 
 def _records_csv(records: Sequence[tuple[Any, ...]]) -> str:
@@ -319,11 +337,12 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
                seeds: Sequence[int], max_evals: int | None = None,
                max_seconds: float | None = None, fidelity: int | None = None,
                objective: str = "valid_acc", test_metric: str | None = "test_acc",
-               noise: str = "seed") -> list[RunConfig]:
+               noise: str = "seed", transfer: Sequence[str] = ()) -> list[RunConfig]:
     """The run configurations of a study (validates everything first).
 
     Args:
         algorithms: label -> ``{"algorithm": registered name (default: the label), **params}``.
+        transfer: datasets to report the final incumbents on (see :class:`RunConfig`).
     """
     from algorithms import get_optimizer
 
@@ -339,6 +358,11 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct")
     fid = _check_setup(bench, dataset, objective, test_metric, fidelity, noise)
+    transfer = tuple(transfer)
+    for ds in transfer:
+        bench.check_dataset(ds)
+        if ds == dataset:
+            raise ValueError(f"transfer dataset {ds!r} is the search dataset itself")
     sha = bench.describe().data_sha256
     configs = []
     for label, spec in algorithms.items():
@@ -352,18 +376,20 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
                 benchmark=bench.name, data_sha256=sha, dataset=dataset, label=label,
                 algorithm=name, params=spec, seed=int(s), max_evals=max_evals,
                 max_seconds=max_seconds, fidelity=fid, objective=objective,
-                test_metric=test_metric, noise=noise))
+                test_metric=test_metric, noise=noise, transfer=transfer))
     return configs
 
 
-_STUDY_KEYS = ("benchmark", "dataset", "objective", "test_metric", "fidelity", "noise", "budget")
+_STUDY_KEYS = ("benchmark", "dataset", "objective", "test_metric", "fidelity", "noise", "budget",
+               "transfer")
 
 
 def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
               algorithms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
               max_evals: int | None = None, max_seconds: float | None = None,
               fidelity: int | None = None, objective: str = "valid_acc",
-              test_metric: str | None = "test_acc", noise: str = "seed", workers: int = 1,
+              test_metric: str | None = "test_acc", noise: str = "seed",
+              transfer: Sequence[str] = (), workers: int = 1,
               executor: str = "local", progress: bool = False, command: str | None = None,
               on_progress: Callable[[int, int], None] | None = None) -> StudyResult:
     """Run every (algorithm, seed) of a study, skipping runs already done.
@@ -377,6 +403,9 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
             :mod:`benchbench.executors`).
         progress: show a progress bar (tqdm) on stderr.
         command: the command line that started the study (recorded in ``study.json``).
+
+    Scripts that use ``workers > 1`` need an ``if __name__ == "__main__":`` guard (the pool
+    starts its processes with ``forkserver``).
     """
     from benchbench.executors import get_executor
 
@@ -384,7 +413,8 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
     out = Path(out)
     configs = plan_study(bench, dataset=dataset, algorithms=algorithms, seeds=seeds,
                          max_evals=max_evals, max_seconds=max_seconds, fidelity=fidelity,
-                         objective=objective, test_metric=test_metric, noise=noise)
+                         objective=objective, test_metric=test_metric, noise=noise,
+                         transfer=transfer)
     desc = bench.describe()
     bench_info = {"name": desc.name, "version": desc.version, "kind": desc.kind,
                   "space": desc.space, "data_sha256": desc.data_sha256}
@@ -393,6 +423,7 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
         "benchmark": bench_info, "dataset": dataset, "objective": objective,
         "test_metric": test_metric, "fidelity": fid, "noise": noise,
         "budget": {"max_evals": max_evals, "max_seconds": max_seconds},
+        "transfer": list(transfer),
     }
     _write_study(out, study, algorithms, seeds, command, bench, dataset, objective, test_metric,
                  fid)
@@ -459,7 +490,7 @@ def _write_study(out: Path, study: dict[str, Any], algorithms: Mapping[str, Mapp
     commands = list(old.get("commands", []))
     if command:
         commands.append(command)
-    doc = {**study, "algorithms": algos,
+    doc = {**study, "metrics": [m.to_dict() for m in bench.metrics(dataset)], "algorithms": algos,
            "seeds": sorted(set(old.get("seeds", [])) | {int(s) for s in seeds}),
            "commands": commands, "command": command or old.get("command"),
            "created": old.get("created", _now()), "updated": _now(), "versions": versions(),

@@ -121,6 +121,18 @@ def test_failing_run_is_recorded_not_fatal(nats_sample_dir: Path, tmp_path: Path
     assert m["status"] == "failed" and "MissingDataError" in m["error"]
 
 
+def test_transfer_records_incumbents_on_other_datasets(flat: TabularBenchmark,
+                                                        tmp_path: Path) -> None:
+    run_study(flat, tmp_path, dataset="cifar10-valid", algorithms={"re": {}}, seeds=[4],
+              max_evals=30, transfer=["cifar10", "cifar100"])
+    res = manifest(tmp_path, "re", 4)["result"]
+    inc = res["incumbent_index"]
+    assert res["transfer"]["cifar10"] == {
+        "valid": None, "test": flat.query(inc, dataset="cifar10")["test_acc"]}  # no valid split
+    assert res["transfer"]["cifar100"]["test"] == flat.query(inc, dataset="cifar100")["test_acc"]
+    assert json.loads((tmp_path / "study.json").read_text())["transfer"] == ["cifar10", "cifar100"]
+
+
 def test_budget_in_simulated_seconds(flat: TabularBenchmark, tmp_path: Path) -> None:
     run_study(flat, tmp_path, dataset="cifar10-valid", algorithms={"re": {}}, seeds=[0],
               max_seconds=20000.0)
@@ -148,7 +160,9 @@ def test_bad_settings_are_refused(flat: TabularBenchmark, tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="unknown noise mode 'loud'"):
         plan(noise="loud")
     with pytest.raises(ValueError, match="sample_size"):
-        plan(algorithms={"re": {"sample_size": 50}})
+        plan(algorithms={"re": {"sample_size": 0}})
+    with pytest.raises(KeyError, match="unknown dataset 'cifar-100'"):
+        plan(transfer=["cifar-100"])
     with pytest.raises(KeyError, match="unknown optimizer 'bohb'"):
         plan(algorithms={"bohb": {}})
 

@@ -1,0 +1,319 @@
+"""``benchbench report DIR``: summary.csv, and the full report (tables, figures, provenance)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import platform
+import re
+import shlex
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from results._analysis import (
+    METRICS,
+    compute_table,
+    curves_regret,
+    final_table,
+    nb201_table,
+    pairwise_table,
+    rank_over_time,
+    rank_result,
+    rank_table,
+    shared_matrix,
+    skipped_table,
+    study_rng,
+    summary_frame,
+    transfer_table,
+)
+from results._aggregate import final_values
+from results._stats import bootstrap_mean_ci
+from results._store import Study, load_studies
+from results._tables import Table, to_csv, to_latex, to_markdown
+
+__all__ = ["build_report", "write_summary"]
+
+
+def write_summary(directory: str | Path) -> Any:
+    """Write ``DIR/summary.csv`` (one row per study and algorithm: runs, mean, std and median
+    of the final incumbent's seed-mean validation and test values) and return it as a
+    ``pandas.DataFrame``.  Runs that failed, are still running, are corrupt or do not match
+    their study's configuration are left out (see :func:`build_report` for the list)."""
+    directory = Path(directory)
+    df = summary_frame(load_studies(directory))
+    df.to_csv(directory / "summary.csv", index=False, float_format="%.10g")
+    return df
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "study"
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("benchbench", "numpy", "scipy", "pandas", "matplotlib"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+class _Writer:
+    """Collects the Markdown and writes tables (md, tex, csv) and figures."""
+
+    def __init__(self, out: Path, formats: Sequence[str]) -> None:
+        self.out = out
+        self.formats = tuple(formats)
+        self.lines: list[str] = []
+        self.files: list[Path] = []
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        if self.formats:
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def table(self, t: Table, name: str) -> None:
+        stem = self.out / "tables" / name
+        md = to_markdown(t)
+        for ext, text in (("md", md), ("tex", to_latex(t, label=f"tab:{name}")),
+                          ("csv", to_csv(t))):
+            p = stem.with_suffix(f".{ext}")
+            p.write_text(text, encoding="utf-8")
+            self.files.append(p)
+        self.add(md, f"Files: `tables/{name}.md`, `tables/{name}.tex`, `tables/{name}.csv`.", "")
+
+    def figure(self, paths: list[Path], caption: str) -> None:
+        self.files.extend(paths)
+        if not paths:
+            return
+        png = next((p for p in paths if p.suffix == ".png"), paths[0])
+        rel = png.relative_to(self.out).as_posix()
+        others = ", ".join(f"`{p.relative_to(self.out).as_posix()}`" for p in paths)
+        if png.suffix == ".pdf":
+            self.add(f"{caption} ({others})", "")
+        else:
+            self.add(f"![{caption}]({rel})", "", f"*{caption}* ({others})", "")
+
+
+def _bands(study: Study, metric: str, axis: str, seed: int, n_boot: int) -> tuple[Any, Any]:
+    from results._plots import Band
+
+    c = curves_regret(study, metric, axis)
+    bands = {}
+    for a, v in c.values.items():
+        lo, hi = bootstrap_mean_ci(v, study_rng(seed, study, a, metric, axis, "curve"),
+                                   n_boot=n_boot)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(v, axis=0)
+        bands[a] = Band(mean, lo, hi)
+    return c, bands
+
+
+def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
+    from results._plots import Panel, plot_anytime, plot_ecdf, plot_final, plot_ranks
+
+    slug = _slug(study.label)
+    fdir = w.out / "figures"
+    ylabel = "normalised regret" if not math.isnan(study.optimum()) else "value"
+    rank_panels = []
+    for axis, xlabel in (("evals", "evaluations"), ("time", "simulated time (GPU-hours)")):
+        panels = []
+        for metric, title in METRICS:
+            c, bands = _bands(study, metric, axis, seed, n_boot)
+            grid = c.grid / 3600 if axis == "time" else c.grid
+            positive = all(np.all(b.mean[~np.isnan(b.mean)] > 0) for b in bands.values())
+            name = study.objective if metric == "valid" else study.test_metric
+            panels.append(Panel(f"{title} ({name})", grid, bands,
+                                ylabel if c.kind != "value" else "value",
+                                logy=c.kind != "value" and positive))
+            if metric == "valid":
+                rank_panels.append((xlabel, grid, rank_over_time(c, maximize=study.maximize),
+                                    axis == "time"))
+        w.figure(plot_anytime(panels, fdir / f"anytime_{axis}_{slug}", xlabel=xlabel,
+                              xlog=axis == "time", formats=w.formats,
+                              suptitle=f"{study.label}: anytime regret (mean, 95% bootstrap CI)"),
+                 f"{study.label}: anytime normalised regret of the incumbent vs {xlabel} "
+                 f"(mean over runs, 95% bootstrap CI band)")
+    finals = [(f"final {title.lower()} {study.objective if m == 'valid' else study.test_metric}",
+               {a: v for a, (_, v) in final_values(study, m).items()}) for m, title in METRICS]
+    w.figure(plot_final(finals, fdir / f"final_{slug}", rng=study_rng(seed, study, "jitter"),
+                        formats=w.formats, suptitle=f"{study.label}: final values per run"),
+             f"{study.label}: final values (box: median and IQR; points: runs)")
+    w.figure(plot_ecdf(finals, fdir / f"ecdf_{slug}", formats=w.formats,
+                       suptitle=f"{study.label}: ECDF of final values"),
+             f"{study.label}: empirical CDF of the final values over runs")
+    w.figure(plot_ranks(rank_panels, fdir / f"ranks_{slug}", formats=w.formats,
+                        suptitle=f"{study.label}: average rank of validation regret"),
+             f"{study.label}: average rank over time (validation, shared seeds)")
+
+
+def _cd_figure(w: _Writer, name: str, res: Any, title: str) -> None:
+    from results._plots import plot_cd
+
+    if len(res.methods) < 2 or res.n_blocks < 2:
+        return
+    ranks = dict(zip(res.methods, res.avg_ranks.tolist()))
+    w.figure(plot_cd(ranks, res.cd, w.out / "figures" / f"cd_{name}", formats=w.formats,
+                     title=title),
+             f"Critical-difference diagram: {title}")
+
+
+def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int, n_boot: int,
+                   figures: bool) -> None:
+    slug = _slug(study.label)
+    w.add(f"## Study: {study.label}", "")
+    spec = study.spec
+    bench = spec.get("benchmark") or {}
+    w.add(f"- folder: `{study.path}`",
+          f"- benchmark: {bench.get('name', '?')} {bench.get('version', '')} "
+          f"({bench.get('kind', '?')}), data sha256 `{bench.get('data_sha256', '?')}`",
+          f"- dataset `{study.dataset}`, objective `{study.objective}` "
+          f"({'maximised' if study.maximize else 'minimised'}), test metric "
+          f"`{study.test_metric}`, fidelity {spec.get('fidelity')}, noise `{spec.get('noise')}`",
+          f"- budget: {json.dumps(study.budget)}; seeds in the study: "
+          f"{len(spec.get('seeds') or [])}",
+          "- command(s) that produced the runs: " + (", ".join(
+              f"`{c}`" for c in (spec.get("commands") or [spec.get("command")]) if c)
+              or "not recorded"),
+          f"- versions recorded by the study: `{json.dumps(spec.get('versions') or {})}`",
+          f"- results sha256 (study.json, manifests and records read): `{study.data_sha256}`",
+          f"- runs used: {sum(r.n for r in study.runs.values())}; skipped: "
+          f"{len(study.skipped)}", "")
+    for n in study.notes:
+        w.add(f"> Note: {n}", "")
+    if not study.runs:
+        w.add("No usable run in this study.", "")
+        return
+    w.table(final_table(study, bootstrap_seed=seed, n_boot=n_boot), f"final_{slug}")
+    if len(study.runs) >= 2:
+        w.table(pairwise_table(study, bootstrap_seed=seed, n_boot=max(200, n_boot // 2)),
+                f"pairwise_{slug}")
+        results = []
+        for metric, title in METRICS:
+            _, mat = shared_matrix(final_values(study, metric))
+            results.append((f"final {title.lower()}", rank_result(mat, list(study.runs),
+                                                                  maximize=study.maximize)))
+        w.table(rank_table(results, f"Average ranks on {study.label}"), f"ranks_{slug}")
+    if figures:
+        _study_figures(w, study, seed, n_boot)
+        if len(study.runs) >= 2:
+            _cd_figure(w, slug, results[0][1],
+                       f"{study.label}, final validation ({results[0][1].n_blocks} seeds)")
+    t = transfer_table(study, studies)
+    if t is not None:
+        w.table(t, f"transfer_{slug}")
+    elif spec.get("transfer"):
+        w.add(f"> Note: the study asks for transfer to {spec['transfer']}, but no run recorded "
+              f"transfer values (manifest result['transfer']); no transfer table.", "")
+
+
+def _across(w: _Writer, studies: Sequence[Study], figures: bool) -> None:
+    """Ranks, Friedman and CD over (study, seed) blocks, for the methods every study has."""
+    common = [a for a in studies[0].runs if all(a in s.runs for s in studies)]
+    if len(studies) < 2 or len(common) < 2:
+        return
+    blocks = []
+    for s in studies:
+        fv = final_values(s, "valid")
+        _, mat = shared_matrix({a: fv[a] for a in common})
+        blocks.append(mat if s.maximize else -mat)
+    res = rank_result(np.concatenate(blocks), common, maximize=True)
+    w.add("## Across studies", "",
+          f"Blocks are (study, seed) pairs over the seeds all {len(common)} common methods share "
+          f"within each study; values are the final validation values (ranks are scale-free, "
+          f"so studies are comparable).", "")
+    w.table(rank_table([("final validation, all studies", res)],
+                       "Average ranks across studies"), "ranks_all")
+    if figures:
+        _cd_figure(w, "all", res, f"all studies, final validation ({res.n_blocks} blocks)")
+
+
+def build_report(directory: str | Path, out: str | Path | None = None, *,
+                 formats: Sequence[str] = ("png", "pdf"), bootstrap_seed: int = 0,
+                 n_boot: int = 2000, command: str | None = None) -> Path:
+    """Write ``OUT/report.md`` with every table (also as ``tables/*.md|tex|csv``) and figure
+    (``figures/*.png|pdf``), the commands and versions that produced them and the data
+    checksums, plus ``OUT/summary.csv``.  Returns the path of ``report.md``.
+
+    Args:
+        directory: a study folder or a parent folder of several studies.
+        out: output folder (default ``DIR/report``).
+        formats: figure formats (``"png"``, ``"pdf"``, ``"svg"``); empty for no figures (then
+            matplotlib is not needed).
+        bootstrap_seed: root seed of every bootstrap draw (reports are reproducible).
+        n_boot: bootstrap resamples for confidence intervals.
+        command: the command line to record (default: the equivalent ``benchbench report``).
+    """
+    t0 = time.perf_counter()
+    directory = Path(directory)
+    out = Path(out) if out is not None else directory / "report"
+    if isinstance(formats, str):
+        formats = (formats,)
+    bad = [f for f in formats if f not in ("png", "pdf", "svg")]
+    if bad:
+        raise ValueError(f"figure formats {bad} not supported; allowed: 'png', 'pdf', 'svg'")
+    if isinstance(bootstrap_seed, bool) or not isinstance(bootstrap_seed, (int, np.integer)):
+        raise TypeError(f"bootstrap_seed must be an int, got {bootstrap_seed!r}")
+    studies = load_studies(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = bool(formats)
+    fig_note = ""
+    if figures:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            figures, fig_note = False, ("Figures skipped: matplotlib is not installed "
+                                        "(pip install 'benchbench[plot]').")
+            warnings.warn(fig_note, stacklevel=2)
+    w = _Writer(out, formats if figures else ())
+    versions = _versions()
+    cmd = command or (f"benchbench report {shlex.quote(str(directory))} --out "
+                      f"{shlex.quote(str(out))}")
+    total = hashlib.sha256("".join(s.data_sha256 for s in studies).encode()).hexdigest()
+    w.add("# benchbench report", "",
+          f"Produced by `{cmd}` (bootstrap seed {bootstrap_seed}, {n_boot} resamples).", "",
+          "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".", "",
+          f"Results sha256 (every study.json, manifest and record read, in path order): "
+          f"`{total}`. Studies: {len(studies)}.", "")
+    data_shas = sorted({str((s.spec.get("benchmark") or {}).get("data_sha256"))
+                        for s in studies})
+    w.add("Benchmark data sha256: " + ", ".join(f"`{d}`" for d in data_shas) + ".", "")
+    if fig_note:
+        w.add(f"> {fig_note}", "")
+    w.add("Conventions: the incumbent of a run is the best configuration by the validation "
+          "objective the optimizer observed; tables report its seed-mean validation and test "
+          "values. Regret is measured against the benchmark's true optimum (never against the "
+          "best method) and normalised by |optimum|. Runs that failed, are still running, are "
+          "corrupt or were run with another configuration than their study's are listed below "
+          "and enter no number.", "")
+    skipped = skipped_table(studies)
+    w.add("## Skipped runs", "")
+    if skipped.rows:
+        w.table(skipped, "skipped")
+    else:
+        w.add("None: every run found was used.", "")
+    w.add("## Main table", "")
+    w.table(nb201_table(studies), "main")
+    for s in studies:
+        _study_section(w, s, studies, bootstrap_seed, n_boot, figures)
+    _across(w, studies, figures)
+    w.add("## Compute accounting", "")
+    w.table(compute_table(studies), "compute")
+    summary = summary_frame(studies)
+    summary.to_csv(out / "summary.csv", index=False, float_format="%.10g")
+    w.add("## Files", "", "`summary.csv` (one row per study and algorithm), `tables/` "
+          "(Markdown, LaTeX booktabs, CSV), `figures/` (" + (", ".join(w.formats) or "none")
+          + f"). Built in {time.perf_counter() - t0:.1f} s.", "")
+    report = out / "report.md"
+    report.write_text("\n".join(w.lines), encoding="utf-8")
+    return report
