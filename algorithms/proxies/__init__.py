@@ -1,0 +1,52 @@
+"""Zero-cost proxies: training-free scores of freshly initialised networks.
+
+``import algorithms.proxies`` does not import torch; computing a score does (the ``torch``
+extra).  See :mod:`algorithms.proxies._compute` for the exact definitions.
+
+* :func:`compute_proxies` - several proxies of one architecture, sharing passes;
+* :class:`Proxy` - one proxy as ``score(arch, rng) -> (value, seconds)``;
+* :func:`score_cells` - a cached, resumable, parallel sweep over many cells
+  (``benchbench proxies score``); :func:`load_scores` reads one back;
+* :func:`load_naslib_scores` - another implementation's scores (NASLib files) to cross-check.
+"""
+
+from __future__ import annotations
+
+from algorithms.proxies._compute import (
+    DATA_INDEPENDENT,
+    IMPLEMENTATION,
+    PROXIES,
+    ProxyScore,
+    canonical_proxy,
+    compute_proxies,
+)
+from algorithms.proxies._external import load_naslib_scores, naslib_nb201_cell
+from algorithms.proxies._score import (
+    SCORE_FIELDS,
+    Proxy,
+    ScoreConfig,
+    load_scores,
+    num_classes_for,
+    read_cells,
+    sample_cells,
+    score_cells,
+)
+
+__all__ = [
+    "DATA_INDEPENDENT",
+    "IMPLEMENTATION",
+    "PROXIES",
+    "SCORE_FIELDS",
+    "Proxy",
+    "ProxyScore",
+    "ScoreConfig",
+    "canonical_proxy",
+    "compute_proxies",
+    "load_naslib_scores",
+    "load_scores",
+    "naslib_nb201_cell",
+    "num_classes_for",
+    "read_cells",
+    "sample_cells",
+    "score_cells",
+]

@@ -1,0 +1,211 @@
+"""``benchbench proxies score`` and ``benchbench proxies correlate``.
+
+``register(subparsers)`` adds the ``proxies`` command to the main parser (see
+:mod:`benchbench.cli`); torch is imported only when ``score`` runs.
+
+Examples::
+
+    benchbench proxies score --benchmark nb201 --sample 1000 --out zc/ --workers 2
+    benchbench proxies score --benchmark nb201 --cells cells.txt --proxies nwot,synflow \\
+        --batch-source cifar10 --image-root ~/data --out zc/
+    benchbench proxies correlate zc/ --dataset cifar10-valid --metric valid_acc --plots
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cmd_correlate", "cmd_score", "register"]
+
+
+def _open_benchmark(name: str, root: str | None) -> Any:
+    from tabular_data import open_benchmark
+    return open_benchmark(name, root)
+
+
+def _default_dataset(datasets: tuple[str, ...] | None) -> str:
+    """``cifar10-valid``, else ``cifar10``, else the benchmark's first dataset."""
+    if not datasets:
+        return "cifar10"
+    for d in ("cifar10-valid", "cifar10"):
+        if d in datasets:
+            return d
+    return datasets[0]
+
+
+def _default_metric(bench: Any, dataset: str) -> str:
+    """``valid_acc`` if the dataset has it, else ``valtest_acc``, else its first metric."""
+    names = [m.name for m in bench.metrics(bench.check_dataset(dataset))]
+    for n in ("valid_acc", "valtest_acc"):
+        if n in names:
+            return n
+    return names[0]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    """Handler of ``proxies score``."""
+    import numpy as np
+    import pandas as pd
+
+    from algorithms.proxies import (
+        PROXIES,
+        ScoreConfig,
+        read_cells,
+        sample_cells,
+        score_cells,
+    )
+    from benchbench.cli import parse_seeds
+    from benchbench.spaces import get_space
+
+    space, datasets = a.space, None
+    try:
+        bench = _open_benchmark(a.benchmark, getattr(a, "data_root", None))
+        space, datasets = bench.space.name, tuple(bench.datasets)
+    except (LookupError, FileNotFoundError, ValueError, OSError) as e:
+        if space is None:
+            raise ValueError(f"cannot open benchmark {a.benchmark!r} ({e}); import it first "
+                             f"(`benchbench data import`) or give --space to score without "
+                             f"it") from None
+    get_space(space)  # a clear error for an unknown space
+    dataset = a.dataset or _default_dataset(datasets)
+    if datasets is not None and dataset not in datasets:
+        raise ValueError(f"unknown dataset {dataset!r} of benchmark {a.benchmark!r}; "
+                         f"allowed: {', '.join(datasets)}")
+    options: dict[str, Any] = {}
+    if space == "nb201":
+        options = {"channels": a.channels, "cells_per_stage": a.cells_per_stage}
+    config = ScoreConfig(space=space, benchmark=a.benchmark, dataset=dataset,
+                         num_classes=a.num_classes, batch_source=a.batch_source,
+                         batch_size=a.batch_size,
+                         data_root=None if a.image_root is None else str(Path(a.image_root)),
+                         builder_options=options)
+    cells = (read_cells(a.cells, space) if a.cells is not None
+             else sample_cells(a.sample, space=space, seed=a.sample_seed))
+    df = score_cells(cells, a.out, config=config, proxies=_split(a.proxies) or PROXIES,
+                     seeds=parse_seeds(a.seeds), workers=a.workers,
+                     progress=bool(getattr(a, "progress", False)))
+    n_bad = (~np.isfinite(df["value"].to_numpy(dtype=float))).astype(int)
+    n_bad = pd.Series(n_bad).groupby(df["proxy"].to_numpy()).sum()
+    print(f"{df['arch_id'].nunique()} cells x {df['seed'].nunique()} seeds scored in {a.out}")
+    if n_bad.any():
+        print("non-finite scores (NaN / inf, kept): "
+              + ", ".join(f"{p}={n}" for p, n in n_bad.items() if n))
+    return 0
+
+
+def cmd_correlate(a: argparse.Namespace) -> int:
+    """Handler of ``proxies correlate``: prints a table and writes a CSV, one row per proxy."""
+    import pandas as pd
+
+    from algorithms.proxies import load_scores
+    from results.correlation import (
+        PUBLISHED,
+        correlate_scores,
+        plot_heatmap,
+        plot_scatter,
+        targets_from_benchmark,
+    )
+
+    cfg, scores = load_scores(a.dir)
+    if scores.empty:
+        raise ValueError(f"{a.dir} holds no scores yet")
+    name = a.benchmark or cfg.benchmark
+    bench = _open_benchmark(name, getattr(a, "data_root", None))
+    ids = sorted(scores["arch_id"].unique())
+    proxies = _split(a.proxies)
+    tables, targets = [], {}
+    for dataset in _split([a.dataset]) if a.dataset else [cfg.dataset]:
+        metric = a.metric or _default_metric(bench, dataset)
+        tgt = pd.Series(targets_from_benchmark(bench, ids, dataset=dataset, metric=metric,
+                                               fidelity=a.fidelity), index=ids)
+        t = correlate_scores(scores, tgt, proxies=proxies, top_k=a.top_k, n_boot=a.n_boot,
+                             seed=a.seed)
+        t.insert(0, "metric", metric)
+        t.insert(0, "dataset", dataset)
+        pub = PUBLISHED.get(dataset.replace("-valid", ""), {})
+        t["published_spearman"] = [pub.get(p, float("nan")) for p in t["proxy"]]
+        tables.append(t)
+        targets[(dataset, metric)] = tgt
+    table = pd.concat(tables, ignore_index=True)
+    tag = "_".join(f"{d}_{m}" for d, m in targets)
+    out = Path(a.csv) if a.csv else Path(a.dir) / f"correlation_{tag}.csv"
+    table.to_csv(out, index=False)
+    print(f"{name}: signed rank correlations with 95% bootstrap CIs, scores on "
+          f"{cfg.batch_source} batches ({cfg.dataset} classes); published: Abdelfattah et al. "
+          f"2021 (signed Spearman, all 15,625 cells, real-data batches)")
+    print(table[["dataset", "metric", "proxy", "n", "n_nan", "n_inf", "spearman",
+                 "spearman_lo", "spearman_hi", "kendall", "kendall_lo", "kendall_hi",
+                 "top_k_overlap", "published_spearman"]].to_string(
+        index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {out}")
+    if a.plots:
+        plots = Path(a.dir) / "plots"
+        for (dataset, metric), tgt in targets.items():
+            plot_scatter(scores, tgt, plots / f"{dataset}_{metric}",
+                         target_label=f"{dataset} {metric}", proxies=proxies)
+        plot_heatmap(table, plots / f"heatmap_{tag}.png", title=f"{name}: signed Spearman rho")
+        print(f"wrote plots to {plots}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``proxies score`` / ``proxies correlate`` to an argparse subparsers object."""
+    p = subparsers.add_parser("proxies", help="zero-cost proxies: score cells, correlate")
+    ps = p.add_subparsers(dest="proxies_command", required=True)
+
+    s = ps.add_parser("score", help="score cells with zero-cost proxies (cached, resumable)")
+    s.add_argument("--benchmark", required=True,
+                   help="table name or path (its space and datasets; correlate uses it)")
+    s.add_argument("--space", default=None,
+                   help="search space, needed only if the benchmark cannot be opened (nb201)")
+    s.add_argument("--dataset", default=None,
+                   help="dataset whose classes the network has (default: cifar10-valid if the "
+                        "benchmark has it, else its first)")
+    which = s.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sample", type=int, metavar="N", help="score N uniformly drawn cells")
+    which.add_argument("--cells", metavar="FILE", help="one cell string (or index) per line")
+    s.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
+    s.add_argument("--proxies", nargs="+", default=None,
+                   help="names, space- or comma-separated (default: all)")
+    s.add_argument("--seeds", default="0", help="init / batch seeds, e.g. 0-2 (default 0)")
+    s.add_argument("--batch-source", default="digits",
+                   choices=["digits", "random", "cifar10", "cifar100", "imagenet16-120"],
+                   help="data batch (default: bundled digits; CIFAR / ImageNet16 need "
+                        "--image-root)")
+    s.add_argument("--image-root", default=None,
+                   help="folder with cifar-10-batches-py / cifar-100-python / ImageNet16")
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--num-classes", type=int, default=None,
+                   help="classifier outputs (default: from the dataset name)")
+    s.add_argument("--channels", type=int, default=16, help="NB201 C (default 16)")
+    s.add_argument("--cells-per-stage", type=int, default=5, help="NB201 N (default 5)")
+    s.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    s.add_argument("--out", required=True, help="score directory (resumable)")
+    s.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+    s.set_defaults(func=cmd_score)
+
+    c = ps.add_parser("correlate", help="rank correlations of scores with a benchmark metric")
+    c.add_argument("dir", help="a `proxies score` directory")
+    c.add_argument("--benchmark", default=None, help="default: the one recorded in DIR")
+    c.add_argument("--dataset", default=None,
+                   help="dataset(s), comma-separated (default: the one recorded in DIR)")
+    c.add_argument("--metric", default=None, help="default: valid_acc, else valtest_acc")
+    c.add_argument("--fidelity", type=int, default=None, help="epochs (default: max)")
+    c.add_argument("--proxies", nargs="+", default=None, help="default: all scored")
+    c.add_argument("--top-k", type=float, default=0.1, help="top-k fraction (default 0.1)")
+    c.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    c.add_argument("--csv", default=None,
+                   help="output CSV (default: DIR/correlation_<dataset>_<metric>.csv)")
+    c.add_argument("--plots", action="store_true",
+                   help="also write a scatter per proxy and a heatmap into DIR/plots")
+    c.set_defaults(func=cmd_correlate)

@@ -1,0 +1,380 @@
+"""Zero-cost proxies: definitions checked against plain re-computations, shared passes equal
+separate ones, seeding, NaN/inf kept, the cached sweep, correlations, proxy-guided search,
+and the CLI.  Small networks (C=4..8, N=1) and small batches keep it fast."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
+from algorithms.proxies import (
+    DATA_INDEPENDENT,
+    PROXIES,
+    Proxy,
+    ScoreConfig,
+    canonical_proxy,
+    load_scores,
+    read_cells,
+    sample_cells,
+    score_cells,
+)
+from benchbench.rng import make_rng
+from benchbench.spaces import NB201Space
+from benchbench.trial import TrialValue
+from results.correlation import correlate, correlate_scores, plot_heatmap, plot_scatter
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from algorithms.proxies import compute_proxies
+from benchbench.nn import get_builder, load_batch, new_network, torch_threads
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    with torch_threads(1):  # small networks: fastest, and kind to a shared machine
+        yield
+SMALL = {"channels": 4, "cells_per_stage": 1}
+CELLS = [("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|"
+          "skip_connect~2|"),
+         ("|skip_connect~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|"
+          "nor_conv_3x3~2|")]
+ZERO = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return load_batch("digits", batch_size=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def builder():
+    return get_builder("nb201", **SMALL)
+
+
+def fresh(builder, cell, seed=0, key=None):
+    """The network compute_proxies initialises for (cell, seed)."""
+    from benchbench.rng import derive_seed
+    g = torch.Generator().manual_seed(derive_seed(seed, "proxy-init", key or cell))
+    return new_network(builder, cell, num_classes=10, generator=g)
+
+
+def layer_weights(net):
+    return [m.weight for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+
+
+def test_names_and_aliases() -> None:
+    assert len(PROXIES) == 12 and DATA_INDEPENDENT <= set(PROXIES)
+    assert canonical_proxy("naswot") == "nwot" and canonical_proxy("jacov") == "jacob_cov"
+    with pytest.raises(KeyError, match="synflow"):
+        canonical_proxy("synflo")
+
+
+def test_gradient_proxies_match_plain_recomputation(batch, builder) -> None:
+    cell = CELLS[0]
+    got = compute_proxies(builder, cell, batch, seed=3)
+    net = fresh(builder, cell, seed=3)
+    loss = torch.nn.functional.cross_entropy(net(batch.x), batch.y)
+    loss.backward()
+    ws = layer_weights(net)
+    assert got["grad_norm"].value == pytest.approx(sum(float(w.grad.norm()) for w in ws), rel=1e-5)
+    assert got["snip"].value == pytest.approx(
+        sum(float((w.detach() * w.grad).abs().sum()) for w in ws), rel=1e-5)
+    assert got["plain"].value == pytest.approx(sum(float((w.detach() * w.grad).sum()) for w in ws),
+                                               rel=1e-4, abs=1e-7)
+    assert got["l2_norm"].value == pytest.approx(sum(float(w.detach().norm()) for w in ws),
+                                                 rel=1e-6)
+    assert got["params"].value == sum(p.numel() for p in net.parameters()) / 1e6
+
+
+def test_grasp_matches_two_pass_reference(batch, builder) -> None:
+    """-theta . (H g), against the reference's two-pass recipe (gradient without graph, then
+    a second forward with ``create_graph`` and ``z = sum(g * grad)``; ``z.backward()``).
+
+    (A finite difference of the gradient is no check here: ReLU kinks crossed by the step
+    add O(1) terms that autograd's Hessian, which is zero at kinks, does not have.)"""
+    cell = CELLS[1]
+    got = compute_proxies(builder, cell, batch, proxies=["grasp"], seed=1)["grasp"].value
+    net = fresh(builder, cell, seed=1)
+    ws = layer_weights(net)
+    loss = torch.nn.functional.cross_entropy(net(batch.x), batch.y)
+    g = [t.detach() for t in torch.autograd.grad(loss, ws)]
+    loss2 = torch.nn.functional.cross_entropy(net(batch.x), batch.y)
+    gf = torch.autograd.grad(loss2, ws, create_graph=True)
+    sum((a * b).sum() for a, b in zip(g, gf)).backward()
+    ref = sum(float((-w.detach() * w.grad).sum()) for w in ws)
+    assert got == pytest.approx(ref, rel=1e-3, abs=1e-6)
+
+
+def test_nwot_and_jacob_cov_match_their_definitions(batch, builder) -> None:
+    cell = CELLS[0]
+    got = compute_proxies(builder, cell, batch, proxies=["nwot", "jacob_cov"], seed=0)
+    net = fresh(builder, cell)
+    codes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: codes.append(
+        (i[0].detach().reshape(len(batch.x), -1) > 0).double()))
+        for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    x = batch.x.clone().requires_grad_(True)
+    net(x).sum().backward()
+    for h in hooks:
+        h.remove()
+    k = sum(c @ c.T + (1 - c) @ (1 - c).T for c in codes)
+    assert got["nwot"].value == pytest.approx(float(np.linalg.slogdet(k.numpy())[1]), rel=1e-9)
+    j = x.grad.reshape(len(x), -1).numpy().astype(np.float64)
+    v = np.linalg.eigvals(np.corrcoef(j)).real
+    assert got["jacob_cov"].value == pytest.approx(
+        float(-np.sum(np.log(v + 1e-5) + 1 / (v + 1e-5))), rel=1e-4)
+
+
+def test_shared_passes_equal_separate_ones(batch, builder) -> None:
+    together = compute_proxies(builder, CELLS[1], batch, seed=7)
+    for p in PROXIES:
+        alone = compute_proxies(builder, CELLS[1], batch, proxies=[p], seed=7)[p]
+        assert alone.value == pytest.approx(together[p].value, rel=1e-5, abs=1e-9), p
+        assert together[p].seconds > 0
+
+
+def test_seeds_reproduce_and_differ(batch, builder) -> None:
+    a = compute_proxies(builder, CELLS[0], batch, seed=0)
+    b = compute_proxies(builder, CELLS[0], batch, seed=0)
+    c = compute_proxies(builder, CELLS[0], batch, seed=1)
+    assert all(a[p].value == b[p].value for p in PROXIES)
+    for p in ("grad_norm", "snip", "synflow", "nwot", "l2_norm", "zen", "jacob_cov"):
+        assert a[p].value != c[p].value, p
+    assert a["params"].value == c["params"].value and a["flops"].value == c["flops"].value
+
+
+def test_same_scores_in_a_fresh_process(batch, builder) -> None:
+    here = compute_proxies(builder, CELLS[0], batch, proxies=["synflow", "snip", "nwot"],
+                           seed=2)
+    code = (
+        "import json; from benchbench.nn import get_builder, load_batch;"
+        "from algorithms.proxies import compute_proxies;"
+        f"r = compute_proxies(get_builder('nb201', **{SMALL!r}), {CELLS[0]!r},"
+        " load_batch('digits', batch_size=8, seed=0), proxies=['synflow', 'snip', 'nwot'],"
+        " seed=2); print(json.dumps({k: v.value for k, v in r.items()}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
+                         capture_output=True, text=True).stdout
+    there = json.loads(out.strip().splitlines()[-1])
+    for p, v in there.items():
+        assert v == pytest.approx(here[p].value, rel=1e-6), p
+
+
+def test_nan_and_inf_are_kept(batch, builder) -> None:
+    """The all-'none' cell's output ignores the input: jacob_cov is NaN (zero Jacobian),
+    every ReLU sees zeros so the NASWOT kernel is singular (log det = -inf)."""
+    r = compute_proxies(builder, ZERO, batch, proxies=["jacob_cov", "nwot", "grad_norm"])
+    assert math.isnan(r["jacob_cov"].value)
+    assert r["nwot"].value == -math.inf
+    assert math.isfinite(r["grad_norm"].value)
+
+
+def test_proxy_contract_score_arch_rng() -> None:
+    p = Proxy("naswot", config=ScoreConfig(batch_size=8, builder_options=SMALL))
+    v1, s1 = p.score(CELLS[0], make_rng(0, "x"))
+    v2, _ = p.score(NB201Space().parse(CELLS[0]), make_rng(0, "x"))
+    v3, _ = p.score(CELLS[0], make_rng(1, "x"))
+    assert v1 == v2 and v1 != v3 and s1 > 0 and p.name == "nwot"
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A small cached sweep: 12 cells (plus the all-zero cell) x 1 seed, C=4, N=1, batch 8."""
+    d = tmp_path_factory.mktemp("zc")
+    cfg = ScoreConfig(benchmark="nb201", dataset="cifar10-valid", batch_size=8,
+                      builder_options=SMALL)
+    cells = sample_cells(12, seed=0) + [NB201Space().parse(ZERO)]
+    df = score_cells(cells, d, config=cfg, proxies=["params", "synflow", "nwot", "jacob_cov"])
+    return d, cfg, cells, df
+
+
+def test_sweep_writes_one_row_per_cell_seed_proxy(sweep) -> None:
+    d, cfg, _, df = sweep
+    assert len(df) == 13 * 4 and set(df["proxy"]) == {"params", "synflow", "nwot", "jacob_cov"}
+    assert (df["error"] == "").all()
+    zero = df[df["arch_id"] == ZERO].set_index("proxy")["value"]
+    assert math.isnan(zero["jacob_cov"]) and zero["nwot"] == -math.inf  # written, read back
+    cfg2, df2 = load_scores(d)
+    assert cfg2 == cfg and len(df2) == len(df)
+
+
+def test_sweep_resumes_and_refuses_other_config(sweep) -> None:
+    d, cfg, cells, df = sweep
+    before = (d / "scores.csv").read_text()
+    with (d / "scores.csv").open("a") as f:
+        f.write("|none~0|+|none~0|none~1")  # a crash mid-line: ignored on read
+    df2 = score_cells(cells[:5] + [sample_cells(13, seed=0)[-1]], d, config=cfg,
+                      proxies=["params", "synflow", "nwot", "jacob_cov"])
+    assert (d / "scores.csv").read_text().startswith(before)
+    new = sample_cells(13, seed=0)[-1]
+    assert len(df2) == len(df) + (0 if new in cells else 4)  # nothing lost, nothing redone
+    assert len(df2) == len(df2.drop_duplicates(["arch_id", "seed", "proxy"]))
+    with pytest.raises(ValueError, match="another configuration"):
+        score_cells(cells[:1], d, config=ScoreConfig(batch_size=16, builder_options=SMALL),
+                    proxies=["params"])
+
+
+def test_parallel_workers_give_the_same_scores(sweep, tmp_path) -> None:
+    _, cfg, cells, df = sweep
+    par = score_cells(cells[:3], tmp_path, config=cfg, proxies=["synflow", "nwot"], workers=2)
+    ser = df.set_index(["arch_id", "proxy"])["value"]
+    for r in par.itertuples():
+        assert r.value == pytest.approx(ser[(r.arch_id, r.proxy)], rel=1e-6)
+
+
+def test_read_cells(tmp_path) -> None:
+    f = tmp_path / "cells.txt"
+    f.write_text(f"# a comment\n{CELLS[0]}\n\n17\n")
+    assert [NB201Space().index(c) for c in read_cells(f)][1] == 17
+    f.write_text("|nope~0|\n")
+    with pytest.raises(ValueError, match="cells.txt:1"):
+        read_cells(f)
+
+
+def test_correlate_signed_nan_inf_topk() -> None:
+    t = np.arange(20.0)
+    c = correlate(t * 2, t, n_boot=200, rng=make_rng(0, "b"))
+    assert c.spearman == pytest.approx(1) and c.kendall == pytest.approx(1)
+    assert c.top_k_overlap == 1 and c.spearman_lo <= c.spearman <= c.spearman_hi
+    r = correlate(-t, t, n_boot=0)
+    assert r.spearman == pytest.approx(-1) and r.kendall == pytest.approx(-1)  # signed
+    s = t.copy()
+    s[0], s[1], s[19] = np.nan, -np.inf, np.inf
+    m = correlate(s, t, n_boot=0)
+    assert (m.n, m.n_nan, m.n_inf) == (19, 1, 2) and m.spearman == pytest.approx(1)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    g = correlate(a, b, n_boot=0)
+    assert g.spearman == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert g.kendall == pytest.approx(stats.kendalltau(a, b).statistic)
+    top = correlate(np.array([5, 4, 0, 0, 0, 0, 0, 0, 3, 2.0]), np.arange(10.0)[::-1],
+                    top_k=0.2, n_boot=0)
+    assert top.top_k_overlap == 1.0
+    with pytest.raises(ValueError, match="rng"):
+        correlate(a, b, n_boot=10)
+
+
+def test_correlate_scores_against_the_table(sweep, nb201_flat, tmp_path) -> None:
+    df = sweep[3]
+    table = pd.read_csv(nb201_flat, usecols=["arch_str", "c10v_valid_acc"])
+    tgt = table.set_index("arch_str")["c10v_valid_acc"]
+    out = correlate_scores(df, tgt, n_boot=100)
+    assert list(out["proxy"]) == list(dict.fromkeys(df["proxy"]))
+    row = out.set_index("proxy").loc["jacob_cov"]
+    assert row["n"] == 12 and row["n_nan"] == 1
+    nw = out.set_index("proxy").loc["nwot"]
+    assert nw["n"] == 13 and nw["n_inf"] == 1
+    params = df[df.proxy == "params"].set_index("arch_id")["value"]
+    assert out.set_index("proxy").loc["params", "spearman"] == pytest.approx(
+        stats.spearmanr(params, tgt.loc[params.index]).statistic)
+    pytest.importorskip("matplotlib")
+    paths = plot_scatter(df, tgt, tmp_path / "plots")
+    assert len(paths) == 4 and all(p.stat().st_size > 1000 for p in paths)
+    hm = plot_heatmap(out.assign(dataset="cifar10-valid"), tmp_path / "h.png")
+    assert hm.stat().st_size > 1000
+
+
+def test_data_independent_proxies_agree_with_independent_implementation(shared_data) -> None:
+    """synflow, params, flops at NB201's C=16, N=5 on 8 cells of the zc file: params exact,
+    synflow and flops in the same rank order (the file's flops also count BN / ReLU)."""
+    from algorithms.proxies import naslib_nb201_cell as zc_cell
+
+    zc = json.loads((shared_data / "nb201" / "zc_scores_725.json").read_text())["cifar10"]
+    keys = sorted(zc)
+    pick = [keys[int(i)] for i in make_rng(0, "zc-check").choice(len(keys), 8, replace=False)]
+    b = load_batch("random", batch_size=2, seed=0)
+    ours = {p: [] for p in ("params", "flops", "synflow")}
+    for k in pick:
+        r = compute_proxies(get_builder("nb201"), zc_cell(k), b, proxies=list(ours))
+        for p, values in ours.items():
+            values.append(r[p].value)
+    theirs = {p: [zc[k][p]["score"] for k in pick] for p in ours}
+    assert ours["params"] == pytest.approx(theirs["params"], abs=5e-7)
+    assert stats.spearmanr(ours["flops"], theirs["flops"]).statistic > 0.95
+    assert stats.spearmanr(ours["synflow"], theirs["synflow"]).statistic > 0.95
+
+
+def test_naswot_and_warm_started_re(sweep) -> None:
+    d = sweep[0]
+    df = load_scores(d)[1]  # other tests may have added cells
+    n = df["arch_id"].nunique()
+    space = NB201Space()
+    vals = vals_all = df[df.proxy == "nwot"].set_index("arch_id")["value"]
+    opt = NASWOT(scores=str(d), proxy="nwot", n_samples=5)
+    opt.setup(space, make_rng(0, "naswot"))
+    asked = [opt.ask() for _ in range(5)]
+    got = [vals[space.arch_id(t.arch)] for t in asked]
+    assert got == sorted(got, reverse=True) and len({t.arch for t in asked}) == 5
+    assert opt.proxy_seconds > 0
+    opt.tell(asked[0], TrialValue(90.0, 1.0))
+    opt2 = NASWOT(scores=str(d / "scores.csv"), proxy="nwot", n_samples=5)
+    opt2.setup(space, make_rng(0, "naswot"))
+    assert [opt2.ask().arch for _ in range(5)] == [t.arch for t in asked]
+    assert NASWOT(scores=str(d), n_samples=13).get_params() == {
+        "scores": str(d), "proxy": "nwot", "n_samples": 13}
+    full = NASWOT(scores=str(d), n_samples=n)
+    full.setup(space, make_rng(1, "naswot"))
+    order = [full.ask().arch for _ in range(n)]
+    scores = [vals_all[space.arch_id(a)] for a in order]
+    assert scores == sorted(scores, reverse=True) and scores[-1] == -math.inf  # ZERO's -inf
+    assert full.n_nan_scores == 0
+
+    re = ZeroCostWarmStartRE(scores=str(d), proxy="synflow", population_size=4, sample_size=2,
+                             warmup_pool=n)
+    re.setup(space, make_rng(0, "re"))
+    syn = df[df.proxy == "synflow"].set_index("arch_id")["value"]
+    warm = [re.ask() for _ in range(4)]
+    assert [space.arch_id(t.arch) for t in warm] == list(syn.sort_values(ascending=False)
+                                                         .index[:4])
+    for i, t in enumerate(warm):
+        re.tell(t, TrialValue(80.0 + i, 1.0))
+    child = re.ask()  # evolution from here on: a mutation of a population member
+    assert any(child.arch in space.neighbours(t.arch) for t in warm)
+    for bad, match in (({"proxy": "nope"}, "nope"), ({"n_samples": 0}, "n_samples"),
+                       ({"scores": 3}, "scores")):
+        with pytest.raises((ValueError, KeyError), match=match):
+            NASWOT(**bad).setup(space, make_rng(0))
+    with pytest.raises(ValueError, match="warmup_pool"):
+        ZeroCostWarmStartRE(scores=str(d), warmup_pool=0).setup(space, make_rng(0))
+
+
+def test_cli_score_and_correlate(nb201_flat, tmp_path, monkeypatch, capsys) -> None:
+    import argparse
+
+    from benchbench import _cli_proxies
+    from benchbench.cli import main
+
+    parser = argparse.ArgumentParser()
+    _cli_proxies.register(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["proxies", "correlate", "x", "--dataset", "cifar100,cifar10-valid"])
+    assert a.func is _cli_proxies.cmd_correlate
+
+    monkeypatch.setenv("BENCHBENCH_DATA", str(tmp_path / "data"))
+    assert main(["data", "import", "nb201", str(nb201_flat), "--no-progress"]) == 0
+    cells = tmp_path / "cells.txt"
+    cells.write_text("\n".join(CELLS + [ZERO]) + "\n")
+    out = tmp_path / "zc"
+    common = ["--benchmark", "nb201", "--channels", "4", "--cells-per-stage", "1",
+              "--batch-size", "8", "--out", str(out), "--no-progress"]
+    assert main(["proxies", "score", "--cells", str(cells), "--proxies", "params,nwot",
+                 "synflow", *common]) == 0
+    assert main(["proxies", "score", "--sample", "5", "--proxies", "params,nwot,synflow",
+                 *common]) == 0
+    assert "nwot=1" in capsys.readouterr().out  # the -inf of the all-zero cell is counted
+    assert main(["proxies", "correlate", str(out), "--n-boot", "50"]) == 0
+    csv = pd.read_csv(out / "correlation_cifar10-valid_valid_acc.csv")
+    assert list(csv["proxy"]) == ["params", "nwot", "synflow"] and (csv["n"] >= 7).all()
+    assert main(["proxies", "correlate", str(out), "--dataset", "cifar100",
+                 "--metric", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
