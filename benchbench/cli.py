@@ -7,6 +7,9 @@
     benchbench run --benchmark NAME --dataset D --algorithms rs,re,reinforce,ls --seeds 0-499
                    --max-evals N [--max-seconds S] --out DIR [--workers K] ...
     benchbench report DIR [--out OUT]
+    benchbench data build --space nb201 --dataset D --epochs E --seeds S --out FILE
+    benchbench validate --benchmark NAME (--cells FILE | --from-runs DIR) --epochs E
+    benchbench proxies score ... / benchbench proxies correlate DIR
 
 Every command takes ``--data-root DIR`` (default: ``$BENCHBENCH_DATA`` or ``~/.cache/benchbench``).
 Errors print one line naming the bad value and what is allowed, and exit with status 2.
@@ -266,12 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tables only (no matplotlib needed)")
     rep.set_defaults(func=_cmd_report)
 
-    try:
-        from benchbench import _cli_proxies
-    except ImportError:
-        _cli_proxies = None  # type: ignore[assignment]
-    if _cli_proxies is not None:
-        _cli_proxies.register(sub)
+    from benchbench import _cli_proxies, _cli_train
+
+    _cli_train.add_data_build_parser(dsub)
+    _cli_train.register(sub)
+    _cli_proxies.register(sub)
     for sp in (imp, r):
         sp.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")

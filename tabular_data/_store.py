@@ -1,5 +1,6 @@
 """Where tables live: an explicit root, else ``$BENCHBENCH_DATA``, else a per-user cache
-directory (never the working directory).  A table called NAME is ``<root>/tables/NAME.h5``."""
+directory (never the working directory).  A table called NAME is ``<root>/tables/NAME.h5``;
+tables shipped with the package (``tabular_data/embedded/NAME.h5``) are found by name too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from benchbench.api import unknown
 
 __all__ = ["check_table_name", "data_root", "list_tables", "resolve_table", "table_path"]
 
+#: Tables that ship with the package (found by name when the data root has none of that name).
+EMBEDDED = Path(__file__).resolve().parent / "embedded"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -38,8 +41,10 @@ def table_path(name: str, root: str | Path | None = None) -> Path:
 
 
 def list_tables(root: str | Path | None = None) -> list[str]:
+    """Names of the tables in the data root and of the embedded ones."""
     d = data_root(root) / "tables"
-    return sorted(p.stem for p in d.glob("*.h5")) if d.is_dir() else []
+    names = {p.stem for p in d.glob("*.h5")} if d.is_dir() else set()
+    return sorted(names | {p.stem for p in EMBEDDED.glob("*.h5")})
 
 
 def resolve_table(name_or_path: str | Path, root: str | Path | None = None) -> Path:
@@ -51,6 +56,9 @@ def resolve_table(name_or_path: str | Path, root: str | Path | None = None) -> P
         return p
     path = table_path(str(name_or_path), root)
     if not path.is_file():
+        embedded = EMBEDDED / path.name
+        if embedded.is_file():  # a table of the same name in the data root takes precedence
+            return embedded
         raise unknown(f"benchmark (tables in {data_root(root) / 'tables'})", str(name_or_path),
                       list_tables(root) or ["<none imported yet: run `benchbench data import`>"])
     return path

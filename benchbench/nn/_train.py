@@ -1,0 +1,482 @@
+"""Train one architecture for real: the protocols, the trainer and its per-epoch record.
+
+A :class:`TrainConfig` is a training protocol; :data:`PROTOCOLS` holds the published ones:
+
+* ``"nb201"``: NAS-Bench-201 (Dong & Yang 2020): SGD, Nesterov momentum 0.9, lr 0.1 with a
+  cosine decay to 0 (updated every step), weight decay 5e-4 on every parameter, batch 256,
+  200 epochs, random crop (padding 4, ImageNet16: 2) + horizontal flip, network ``C=16, N=5``.
+  ``"nb201-12"`` is its 12-epoch schedule (NB201's ``hp=12``).
+* ``"nb101"``: NAS-Bench-101 (Ying et al. 2019): RMSProp (lr 0.2, decay 0.9, momentum 0.9,
+  epsilon 1.0), cosine decay, weight decay 1e-4, batch 256, 108 epochs, crop + flip.  (NB101
+  used TensorFlow's RMSProp, whose epsilon sits inside the square root; PyTorch's is outside.)
+* ``"darts"``: the DARTS evaluation protocol (Liu et al. 2019): SGD momentum 0.9, lr 0.025
+  cosine, weight decay 3e-4, batch 96, 600 epochs, cutout 16, drop-path 0.2 (linearly
+  increased), auxiliary head weight 0.4, gradient clipping 5.
+* ``"digits"``: the protocol of the embedded ``nb201-digits`` table (see
+  ``tabular_data/embedded/BUILD.md``): NB201's optimiser and schedule on the bundled 8x8
+  digits with a small network, few images and 12 epochs, so that the whole space trains in
+  about an hour on two CPU cores.
+
+Every field can be overridden: ``PROTOCOLS["nb201"].replace(epochs=50, batch_size=128)``.
+
+Reproducibility: every random choice (initialisation, data order, augmentation) comes from
+``torch.Generator`` objects seeded with :func:`benchbench.rng.derive_seed` from the run's seed;
+torch's global RNG is never used.  On CPU the trainer runs with ``threads`` intra-op threads
+(default 1) and deterministic algorithms, both set only while it trains and restored after,
+so the same seed gives the same curve bit for bit in any process.  On CUDA, cuDNN is put in
+deterministic mode while training, which makes runs repeatable on the same GPU and software.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import platform
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from benchbench.api import unknown
+from benchbench.nn._build import count_flops, count_params, get_builder, new_network
+from benchbench.nn._datasets import ImageData
+from benchbench.nn._torch import require_torch
+from benchbench.rng import derive_seed
+
+torch = require_torch()
+
+__all__ = ["PROTOCOLS", "TrainConfig", "TrainResult", "Trainer", "TrainingRun", "get_protocol"]
+
+
+def _network_items(v: Any) -> tuple[tuple[str, Any], ...]:
+    if isinstance(v, Mapping):
+        v = v.items()
+    return tuple(sorted((str(k), x) for k, x in v))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training protocol.  All fields keyword-only; every one can be overridden.
+
+    Attributes:
+        epochs: length of the schedule (the learning-rate curve spans it); a run may stop
+            earlier, and epoch ``e`` of it is the fidelity ``e``.
+        batch_size: training images per step.
+        optimizer: ``"sgd"`` or ``"rmsprop"``.
+        lr: peak learning rate; ``lr_min``: where the cosine ends.
+        schedule: ``"cosine"`` (per step, over ``epochs``) or ``"constant"``.
+        warmup_epochs: linear warm-up from 0 (per step).
+        momentum, nesterov: SGD / RMSProp momentum.
+        rmsprop_alpha, rmsprop_eps: RMSProp smoothing constant and epsilon.
+        weight_decay: L2 penalty on every parameter.
+        grad_clip: clip the gradient norm to this (``None``: no clipping).
+        label_smoothing: of the cross-entropy.
+        augment: apply the dataset's standard augmentation (random crop with its padding,
+            horizontal flip); the digits have none.
+        cutout: side of the Cutout square (0: none).
+        drop_path_prob: final drop-path probability (networks with a ``drop_path_prob``
+            attribute; increased linearly over the epochs, as DARTS does).
+        auxiliary_weight: weight of the auxiliary head's loss (networks that return
+            ``(logits, aux_logits)`` in train mode).
+        train_images: train on the first N images of a fixed permutation of the train split
+            (``None``: all).
+        network: options of the space's network builder (NB201: ``channels``,
+            ``cells_per_stage``).
+        eval_batch_size: images per evaluation forward pass.
+        threads: intra-op CPU threads while training (1 makes CPU runs reproducible across
+            machines with different core counts; ``None``: leave torch's setting).
+        init: ``"default"`` (PyTorch's scheme) or ``"gaussian"`` (see ``init_network``).
+    """
+
+    epochs: int = 200
+    batch_size: int = 256
+    optimizer: Literal["sgd", "rmsprop"] = "sgd"
+    lr: float = 0.1
+    lr_min: float = 0.0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = 0
+    momentum: float = 0.9
+    nesterov: bool = True
+    rmsprop_alpha: float = 0.9
+    rmsprop_eps: float = 1.0
+    weight_decay: float = 5e-4
+    grad_clip: float | None = None
+    label_smoothing: float = 0.0
+    augment: bool = True
+    cutout: int = 0
+    drop_path_prob: float = 0.0
+    auxiliary_weight: float = 0.0
+    train_images: int | None = None
+    network: tuple[tuple[str, Any], ...] = (("cells_per_stage", 5), ("channels", 16))
+    eval_batch_size: int = 1024
+    threads: int | None = 1
+    init: Literal["default", "gaussian"] = "default"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "network", _network_items(self.network))
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("warmup_epochs", "cutout"):
+            _check_int(name, getattr(self, name), 0)
+        if self.train_images is not None:
+            _check_int("train_images", self.train_images, 1)
+        if self.threads is not None:
+            _check_int("threads", self.threads, 1)
+        if self.optimizer not in ("sgd", "rmsprop"):
+            raise ValueError(f"optimizer must be 'sgd' or 'rmsprop', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.init not in ("default", "gaussian"):
+            raise ValueError(f"init must be 'default' or 'gaussian', got {self.init!r}")
+        for name in ("lr", "lr_min", "momentum", "weight_decay", "label_smoothing",
+                     "drop_path_prob", "auxiliary_weight", "rmsprop_eps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        if not 0 <= self.rmsprop_alpha < 1:
+            raise ValueError(f"rmsprop_alpha must be in [0, 1), got {self.rmsprop_alpha!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs {self.warmup_epochs} > epochs {self.epochs}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` (unknown field names raise ``TypeError``)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def network_options(self) -> dict[str, Any]:
+        return dict(self.network)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["network"] = dict(self.network)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise ValueError(f"unknown training setting(s) {bad}; allowed: {sorted(known)}")
+        return cls(**dict(d))
+
+
+def _check_int(name: str, v: Any, lo: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+
+
+PROTOCOLS: dict[str, TrainConfig] = {
+    "nb201": TrainConfig(),
+    "nb201-12": TrainConfig(epochs=12),
+    "nb101": TrainConfig(epochs=108, batch_size=256, optimizer="rmsprop", lr=0.2,
+                         momentum=0.9, nesterov=False, rmsprop_alpha=0.9, rmsprop_eps=1.0,
+                         weight_decay=1e-4,
+                         network=(("modules_per_stack", 3), ("stacks", 3),
+                                  ("stem_channels", 128))),
+    "darts": TrainConfig(epochs=600, batch_size=96, lr=0.025, nesterov=False,
+                         weight_decay=3e-4, grad_clip=5.0, cutout=16, drop_path_prob=0.2,
+                         auxiliary_weight=0.4,
+                         network=(("auxiliary", True), ("channels", 36), ("layers", 20))),
+    "digits": TrainConfig(epochs=12, batch_size=128, train_images=384, eval_batch_size=1024,
+                          network=(("cells_per_stage", 1), ("channels", 4))),
+}
+
+
+def get_protocol(name: str, **overrides: Any) -> TrainConfig:
+    """The published protocol ``name`` (see :data:`PROTOCOLS`) with ``overrides``."""
+    try:
+        cfg = PROTOCOLS[name]
+    except KeyError:
+        raise unknown("training protocol", name, sorted(PROTOCOLS)) from None
+    return cfg.replace(**overrides) if overrides else cfg
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The record of one training run.
+
+    Attributes:
+        arch_id: the cell trained (its space's id).
+        dataset: dataset name; ``seed``: the run's seed.
+        epochs: ``(E,)`` 1..E, the epochs trained so far.
+        values: metric -> ``(E,)``: ``train_acc`` / ``train_loss`` (running average over the
+            epoch, train mode, %, nats), ``<split>_acc`` / ``<split>_loss`` after each epoch
+            (eval mode), ``params`` (millions), ``flops`` (millions, one image).
+        train_s: ``(E,)`` seconds of each epoch's training steps (no evaluation).
+        cost_s: ``(E,)`` cumulative ``train_s``, the benchmark cost up to each epoch.
+        eval_s: ``(E,)`` seconds of each epoch's evaluation.
+        config: the protocol (``TrainConfig.to_dict()``); ``info``: device, versions.
+    """
+
+    arch_id: str
+    dataset: str
+    seed: int
+    epochs: np.ndarray
+    values: Mapping[str, np.ndarray]
+    train_s: np.ndarray
+    cost_s: np.ndarray
+    eval_s: np.ndarray
+    config: Mapping[str, Any]
+    info: Mapping[str, Any]
+
+    def at(self, epoch: int) -> dict[str, float]:
+        """All metric values after ``epoch`` epochs."""
+        if not 1 <= epoch <= len(self.epochs):
+            raise ValueError(f"epoch {epoch} not trained; trained: 1..{len(self.epochs)}")
+        return {k: float(v[epoch - 1]) for k, v in self.values.items()}
+
+
+@contextlib.contextmanager
+def _scoped_determinism(threads: int | None, device: Any) -> Iterator[None]:
+    """Set intra-op threads and deterministic algorithms for the duration of a run."""
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    old_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    try:
+        if threads is not None and threads != old_threads:
+            torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if device.type == "cuda":
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        yield
+    finally:
+        if torch.get_num_threads() != old_threads:
+            torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old_cudnn
+
+
+def _random_crop_flip(x: Any, pad: int, flip: bool, g: Any) -> Any:
+    """Vectorised random crop (zero padding ``pad``) and horizontal flip of a uint8 batch."""
+    b, _, h, w = x.shape
+    if pad:
+        xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (b,), generator=g)
+        ox = torch.randint(0, 2 * pad + 1, (b,), generator=g)
+        rows = (oy[:, None] + torch.arange(h))[:, None, :, None]  # (B, 1, H, 1)
+        cols = (ox[:, None] + torch.arange(w))[:, None, None, :]  # (B, 1, 1, W)
+        bi = torch.arange(b)[:, None, None, None]
+        ci = torch.arange(x.shape[1])[None, :, None, None]
+        x = xp[bi, ci, rows, cols]
+    if flip:
+        f = torch.rand(b, generator=g) < 0.5
+        x = torch.where(f[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def _cutout(x: Any, size: int, g: Any) -> Any:
+    """Zero a ``size`` square (clipped at the border) centred at a random pixel per image."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=g)[:, None, None]
+    cx = torch.randint(0, w, (b,), generator=g)[:, None, None]
+    ys = torch.arange(h)[None, :, None]
+    xs = torch.arange(w)[None, None, :]
+    inside = ((ys - cy).abs() * 2 < size) & ((xs - cx).abs() * 2 < size)  # size//2 each side
+    return x * (~inside)[:, None].to(x.dtype).to(x.device)
+
+
+class TrainingRun:
+    """One training run that can be advanced epoch by epoch (see :meth:`Trainer.start`).
+
+    Advancing a run to epoch ``e`` and later to ``e' > e`` gives exactly the same record as
+    training to ``e'`` in one go: the network, optimizer and generators live on.
+    """
+
+    def __init__(self, trainer: Trainer, arch: Any, seed: int) -> None:
+        self.trainer = trainer
+        cfg = trainer.config
+        self.seed = int(seed)
+        self.arch_id = trainer.space.arch_id(trainer.space.parse(arch))
+        data = trainer.data
+        self.device = trainer.device
+        ds = (trainer.space.name, data.name)
+        self._g_init = torch.Generator().manual_seed(derive_seed(self.seed, "init", *ds))
+        self._g_order = torch.Generator().manual_seed(derive_seed(self.seed, "order", *ds))
+        self._g_aug = torch.Generator().manual_seed(derive_seed(self.seed, "augment", *ds))
+        with _scoped_determinism(cfg.threads, self.device):
+            net = new_network(trainer.builder, arch, num_classes=data.num_classes,
+                              generator=self._g_init, scheme=cfg.init)
+            self.params_m = count_params(net) / 1e6
+            self.flops_m = count_flops(net, data.input_shape)
+        self.net = net.to(self.device)
+        params = list(self.net.parameters())
+        if cfg.optimizer == "sgd":
+            self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                       nesterov=cfg.nesterov and cfg.momentum > 0,
+                                       weight_decay=cfg.weight_decay)
+        else:
+            self.opt = torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha,
+                                           eps=cfg.rmsprop_eps, momentum=cfg.momentum,
+                                           weight_decay=cfg.weight_decay)
+        self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.epoch = 0
+        self._rows: list[dict[str, float]] = []
+        self._train_s: list[float] = []
+        self._eval_s: list[float] = []
+
+    # ------------------------------------------------------------------ schedule
+    def _lr(self, t: float) -> float:
+        """Learning rate at fractional epoch ``t``."""
+        cfg = self.trainer.config
+        if cfg.warmup_epochs and t < cfg.warmup_epochs:
+            return cfg.lr * t / cfg.warmup_epochs
+        if cfg.schedule == "constant":
+            return cfg.lr
+        span = max(cfg.epochs - cfg.warmup_epochs, 1e-12)
+        frac = min(max((t - cfg.warmup_epochs) / span, 0.0), 1.0)
+        return cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac)) / 2
+
+    # ------------------------------------------------------------------ training
+    def advance(self, to_epoch: int) -> TrainResult:
+        """Train up to ``to_epoch`` epochs (no-op if already there) and return the record."""
+        cfg = self.trainer.config
+        _check_int("epoch", to_epoch, 1)
+        if to_epoch > cfg.epochs:
+            raise ValueError(f"epoch {to_epoch} is beyond the protocol's schedule of "
+                             f"{cfg.epochs} epochs")
+        with _scoped_determinism(cfg.threads, self.device):
+            while self.epoch < to_epoch:
+                self._one_epoch()
+        return self.result()
+
+    def _one_epoch(self) -> None:
+        cfg = self.trainer.config
+        data = self.trainer.data
+        net, opt, dev = self.net, self.opt, self.device
+        n = int(data.train_y.shape[0])
+        steps = math.ceil(n / cfg.batch_size)
+        if cfg.drop_path_prob and hasattr(net, "drop_path_prob"):
+            net.drop_path_prob = cfg.drop_path_prob * self.epoch / cfg.epochs
+        sync = dev.type == "cuda"
+        t0 = time.perf_counter()
+        net.train()
+        perm = torch.randperm(n, generator=self._g_order)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        for i in range(steps):
+            lr = self._lr(self.epoch + i / steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            xb = data.train_x[idx]
+            if cfg.augment and (data.crop_padding or data.flip):
+                xb = _random_crop_flip(xb, data.crop_padding, data.flip, self._g_aug)
+            x = data.normalise(xb, dev)
+            if cfg.cutout:
+                x = _cutout(x, cfg.cutout, self._g_aug)
+            y = data.train_y[idx].to(dev, non_blocking=True)
+            out = net(x)
+            if isinstance(out, tuple):
+                logits, aux = out
+                loss = self.loss_fn(logits, y)
+                total = loss + cfg.auxiliary_weight * self.loss_fn(aux, y)
+            else:
+                logits = out
+                loss = total = self.loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                loss_sum += loss.detach().double() * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+        if sync:
+            torch.cuda.synchronize(dev)
+        train_s = time.perf_counter() - t0
+        row = {"train_acc": 100.0 * int(correct) / n, "train_loss": float(loss_sum) / n}
+        t1 = time.perf_counter()
+        row.update(self._evaluate())
+        eval_s = time.perf_counter() - t1
+        row["params"] = self.params_m
+        row["flops"] = self.flops_m
+        self.epoch += 1
+        self._rows.append(row)
+        self._train_s.append(train_s)
+        self._eval_s.append(eval_s)
+
+    def _evaluate(self) -> dict[str, float]:
+        data, net, dev = self.trainer.data, self.net, self.device
+        bs = self.trainer.config.eval_batch_size
+        net.eval()
+        out: dict[str, float] = {}
+        sums: dict[str, tuple[float, int, int]] = {}
+        with torch.inference_mode():
+            for split, (x, y) in data.eval_sets.items():
+                loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+                correct = torch.zeros((), dtype=torch.int64, device=dev)
+                for i in range(0, int(y.shape[0]), bs):
+                    logits = net(data.normalise(x[i:i + bs], dev))
+                    yb = y[i:i + bs].to(dev)
+                    loss_sum += torch.nn.functional.cross_entropy(
+                        logits, yb, reduction="sum").double()
+                    correct += (logits.argmax(1) == yb).sum()
+                sums[split] = (float(loss_sum), int(correct), int(y.shape[0]))
+        if "valtest" in data.eval_splits:
+            (lv, cv, nv), (lt, ct, nt) = sums["valid"], sums["test"]
+            sums["valtest"] = (lv + lt, cv + ct, nv + nt)
+        for split, (ls, c, k) in sums.items():
+            out[f"{split}_acc"] = 100.0 * c / k
+            out[f"{split}_loss"] = ls / k
+        net.train()
+        return out
+
+    def result(self) -> TrainResult:
+        """The record so far (epochs 1..``self.epoch``)."""
+        names = list(self._rows[0]) if self._rows else []
+        values = {k: np.array([r[k] for r in self._rows], dtype=np.float64) for k in names}
+        train_s = np.array(self._train_s, dtype=np.float64)
+        return TrainResult(
+            arch_id=self.arch_id, dataset=self.trainer.data.name, seed=self.seed,
+            epochs=np.arange(1, self.epoch + 1), values=values, train_s=train_s,
+            cost_s=np.cumsum(train_s), eval_s=np.array(self._eval_s, dtype=np.float64),
+            config=self.trainer.config.to_dict(), info=self.trainer.info())
+
+
+class Trainer:
+    """Trains architectures of one space on one dataset with one protocol.
+
+    Args:
+        space: the search space (``benchbench.spaces`` name or object).
+        data: the dataset (:func:`benchbench.nn.load_dataset`); the protocol's
+            ``train_images`` is applied here.
+        config: the protocol (a :class:`TrainConfig` or a :data:`PROTOCOLS` name).
+        device: ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:N"``.
+    """
+
+    def __init__(self, space: Any, data: ImageData, config: TrainConfig | str = "nb201", *,
+                 device: str = "cpu") -> None:
+        from benchbench.spaces import get_space
+
+        self.space = get_space(space) if isinstance(space, str) else space
+        self.config = get_protocol(config) if isinstance(config, str) else config
+        if not isinstance(self.config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig or a protocol name, "
+                            f"got {config!r}")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for but CUDA is not available; "
+                             f"use device='cpu'")
+        self.data = data.subset(self.config.train_images)
+        self.builder = get_builder(self.space.name, **self.config.network_options)
+
+    def start(self, arch: Any, seed: int) -> TrainingRun:
+        """A fresh run of ``arch`` with ``seed`` (nothing trained yet)."""
+        _check_int("seed", seed, 0)
+        return TrainingRun(self, arch, int(seed))
+
+    def train(self, arch: Any, seed: int, epochs: int | None = None) -> TrainResult:
+        """Train ``arch`` with ``seed`` for ``epochs`` (default: the whole schedule)."""
+        return self.start(arch, seed).advance(self.config.epochs if epochs is None else epochs)
+
+    def info(self) -> dict[str, Any]:
+        return {"device": str(self.device), "torch": torch.__version__,
+                "threads": self.config.threads, "machine": platform.machine(),
+                "python": platform.python_version(), "data_sha256": self.data.sha256}
