@@ -10,7 +10,15 @@ Black-box optimizers (ask / tell, :class:`benchbench.optimizer.Optimizer`) for a
 - ``"reinforce"``: :class:`Reinforce`, Williams 1992 as NB201's ``REINFORCE``
   (factorised softmax policy, Adam with learning rate 0.001, EMA baseline 0.9);
 - ``"ls"``: :class:`LocalSearch`, White et al. 2020 (hill climbing over
-  ``space.neighbours`` with restarts, never re-asking a cell).
+  ``space.neighbours`` with restarts, never re-asking a cell);
+- ``"naswot"``: :class:`NASWOT`, Mellor et al. 2021 (best of N cells by a zero-cost proxy,
+  training-free: told values are ignored);
+- ``"re-zc"``: :class:`ZeroCostWarmStartRE`, Abdelfattah et al. 2021 (regularized evolution
+  whose first population is the proxy's best of a warm-up pool).
+
+The proxy-guided two read precomputed scores (``scores=`` a directory written by
+``benchbench proxies score`` or :func:`algorithms.proxies.import_naslib_scores`); with
+``scores=None`` they score live with torch (about a second per cell).
 
 Use :func:`get_optimizer` (``get_optimizer("re", population_size=20)``) or the classes.
 """
@@ -26,22 +34,26 @@ from benchbench.optimizer import Optimizer
 from algorithms._common import SearchExhaustedError
 from algorithms._evolution import RegularizedEvolution
 from algorithms._local_search import LocalSearch
+from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
 from algorithms._random import RandomSearch
 from algorithms._reinforce import Reinforce
 
 __all__ = [
+    "NASWOT",
     "OPTIMIZERS",
     "LocalSearch",
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",
     "SearchExhaustedError",
+    "ZeroCostWarmStartRE",
     "get_optimizer",
 ]
 
 #: Every black-box optimizer by its short name.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (RandomSearch, RegularizedEvolution, Reinforce, LocalSearch)
+    cls.name: cls for cls in (RandomSearch, RegularizedEvolution, Reinforce, LocalSearch,
+                              NASWOT, ZeroCostWarmStartRE)
 }
 
 

@@ -1,6 +1,12 @@
 """Black-box optimizers (algorithms/): a contract suite over every registered optimizer,
 then algorithm-specific checks, all driven against the REAL NB201 CIFAR-10-valid
-validation accuracy (``c10v_valid_acc``, seed mean of the 200-epoch runs, percent)."""
+validation accuracy (``c10v_valid_acc``, seed mean of the 200-epoch runs, percent).
+
+The proxy-guided optimizers (:data:`PROXY_GUIDED`) run in the suite on real precomputed
+scores, never live torch scoring: NASLib's independent CIFAR-10 zero-cost scores of 725 NB201
+cells (``../shared/data/nb201/zc_scores_725.json``), written once per session as a score
+directory (:func:`algorithms.proxies.import_naslib_scores`) and given as ``scores=``.  Their
+own behaviour is checked in ``test_naswot.py``."""
 
 from __future__ import annotations
 
@@ -19,14 +25,17 @@ import pandas as pd
 import pytest
 
 from algorithms import (
+    NASWOT,
     OPTIMIZERS,
     LocalSearch,
     RandomSearch,
     RegularizedEvolution,
     Reinforce,
     SearchExhaustedError,
+    ZeroCostWarmStartRE,
     get_optimizer,
 )
+from algorithms.proxies import import_naslib_scores
 from benchbench.api import UnknownNameError
 from benchbench.optimizer import Optimizer
 from benchbench.rng import make_rng
@@ -36,6 +45,10 @@ from benchbench.trial import TrialInfo, TrialValue
 REPO = Path(__file__).resolve().parents[1]
 SPACE = NB201Space()
 NAMES = sorted(OPTIMIZERS)
+#: Optimizers that read zero-cost proxy scores (given ``scores=`` the NASLib directory here).
+PROXY_GUIDED = frozenset({"naswot", "re-zc"})
+#: NASLib's zero-cost scores, under the shared data folder.
+NASLIB_FILE = ("nb201", "zc_scores_725.json")
 
 #: Non-default, valid hyper-parameters of every optimizer (for the get_params round trip).
 OTHER_PARAMS: dict[str, dict[str, Any]] = {
@@ -46,6 +59,9 @@ OTHER_PARAMS: dict[str, dict[str, Any]] = {
                   "reward_scale": 0.01, "init_std": 0.0, "beta1": 0.8, "beta2": 0.99,
                   "eps": 1e-6},
     "ls": {"first_improvement": True},
+    "naswot": {"proxy": "synflow", "n_samples": 30},
+    "re-zc": {"population_size": 20, "sample_size": 5, "aging": False,
+              "sample_with_replacement": False, "proxy": "nwot", "warmup_pool": 200},
 }
 
 #: Bad hyper-parameters of every optimizer: (params, text the error must contain).
@@ -66,6 +82,18 @@ BAD_PARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
                   ({"beta2": 1.0}, "beta2"),
                   ({"eps": 0.0}, "eps")],
     "ls": [({"first_improvement": "no"}, "'no'")],
+    "naswot": [({"n_samples": 0}, "n_samples"),
+               ({"n_samples": 2.5}, "2.5"),
+               ({"proxy": "bogus"}, "'bogus'"),
+               ({"proxy": 3}, "proxy"),
+               ({"scores": "/nonexistent/zc-scores"}, "'/nonexistent/zc-scores' does not exist"),
+               ({"scores": str(REPO / "tests")}, "is not a proxy-score directory"),
+               ({"scores": 7}, "got 7")],
+    "re-zc": [({"warmup_pool": 0}, "warmup_pool"),
+              ({"population_size": 0}, "population_size"),
+              ({"sample_size": 11, "sample_with_replacement": False}, "sample_size=11"),
+              ({"proxy": "nwot2"}, "'nwot2'"),
+              ({"scores": "/nonexistent/zc-scores"}, "does not exist")],
 }
 
 
@@ -78,6 +106,33 @@ def valid_acc(nb201_flat: Path) -> np.ndarray:
     acc = df["c10v_valid_acc"].to_numpy(dtype=float)
     assert acc.max() == pytest.approx(91.607, abs=1e-3)  # NB201 paper: 91.61
     return acc
+
+
+@pytest.fixture(scope="session")
+def naslib_scores(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A score directory of NASLib's CIFAR-10 zero-cost scores (725 cells, 11 of our proxies);
+    ``None`` when the NASLib file is absent."""
+    src = shared_data.joinpath(*NASLIB_FILE)
+    if not src.is_file():
+        return None
+    return import_naslib_scores(src, "cifar10", tmp_path_factory.mktemp("zc") / "cifar10")
+
+
+def params_of(name: str, request: pytest.FixtureRequest, **params: Any) -> dict[str, Any]:
+    """``params`` plus, for a proxy-guided optimizer, ``scores=`` the NASLib score directory
+    (an explicit ``scores`` in ``params`` wins); skips when the NASLib file is absent."""
+    if name not in PROXY_GUIDED:
+        return params
+    scores = request.getfixturevalue("naslib_scores")
+    if scores is None:
+        pytest.skip(f"{name!r} is proxy-guided and tested on real precomputed scores, but "
+                    f"{Path(*NASLIB_FILE)} (NASLib zero-cost scores) is not in the shared data")
+    return {"scores": str(scores), **params}
+
+
+def make(name: str, request: pytest.FixtureRequest, **params: Any) -> Optimizer:
+    """``get_optimizer(name, **params)``, proxy-guided ones reading the NASLib scores."""
+    return get_optimizer(name, **params_of(name, request, **params))
 
 
 def drive(opt: Optimizer, objective: np.ndarray, n: int, seed: int, *,
@@ -102,16 +157,20 @@ def best_found(opt: Optimizer, acc: np.ndarray, n: int, seeds: range) -> np.ndar
 # ------------------------------------------------------------------------ the registry
 def test_registry_names_and_classes() -> None:
     expected = {"rs": RandomSearch, "re": RegularizedEvolution, "reinforce": Reinforce,
-                "ls": LocalSearch}
+                "ls": LocalSearch, "naswot": NASWOT, "re-zc": ZeroCostWarmStartRE}
     assert {name: OPTIMIZERS[name] for name in expected} == expected
     for name, cls in OPTIMIZERS.items():
         assert cls.name == name and issubclass(cls, Optimizer)
     # every registered optimizer must declare its bad and non-default hyper-parameters
     assert set(BAD_PARAMS) == set(OPTIMIZERS) == set(OTHER_PARAMS)
+    # the proxy-guided ones are exactly those taking precomputed scores
+    assert PROXY_GUIDED == {n for n, c in OPTIMIZERS.items()
+                            if "scores" in c().get_params()}
 
 
 def test_get_optimizer_errors() -> None:
-    with pytest.raises(UnknownNameError, match=r"'bogus'.*allowed: 'ls', 're', 'reinforce'"):
+    with pytest.raises(UnknownNameError, match=r"'bogus'.*allowed: 'ls', 'naswot', 're', "
+                                                r"'re-zc', 'reinforce', 'rs'"):
         get_optimizer("bogus")
     with pytest.raises(ValueError, match=r"\['popsize'\].*allowed: \['population_size'"):
         get_optimizer("re", popsize=3)
@@ -131,8 +190,9 @@ def test_nb201_defaults() -> None:
 
 # ---------------------------------------------------------------------- contract suite
 @pytest.mark.parametrize("name", NAMES)
-def test_asks_are_valid_archs(name: str, valid_acc: np.ndarray) -> None:
-    opt = get_optimizer(name)
+def test_asks_are_valid_archs(name: str, valid_acc: np.ndarray,
+                              request: pytest.FixtureRequest) -> None:
+    opt = make(name, request)
     opt.setup(SPACE, make_rng(0, name))
     for i in range(300):
         t = opt.ask()
@@ -144,10 +204,11 @@ def test_asks_are_valid_archs(name: str, valid_acc: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_asks_other_seed_differs(name: str, valid_acc: np.ndarray) -> None:
-    opt = get_optimizer(name)
+def test_same_seed_same_asks_other_seed_differs(name: str, valid_acc: np.ndarray,
+                                                 request: pytest.FixtureRequest) -> None:
+    opt = make(name, request)
     a = drive(opt, valid_acc, 200, seed=1)
-    b = drive(get_optimizer(name), valid_acc, 200, seed=1)
+    b = drive(make(name, request), valid_acc, 200, seed=1)
     again = drive(opt, valid_acc, 200, seed=1)  # setup() resets all state
     other = drive(opt, valid_acc, 200, seed=2)
     assert a == b == again
@@ -155,48 +216,56 @@ def test_same_seed_same_asks_other_seed_differs(name: str, valid_acc: np.ndarray
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_orientation(name: str, valid_acc: np.ndarray) -> None:
+def test_orientation(name: str, valid_acc: np.ndarray, request: pytest.FixtureRequest) -> None:
     """Minimising the error (100 - acc) asks exactly what maximising the accuracy asks."""
-    up = drive(get_optimizer(name), valid_acc, 150, seed=3)
-    down = drive(get_optimizer(name), 100.0 - valid_acc, 150, seed=3, maximize=False)
+    up = drive(make(name, request), valid_acc, 150, seed=3)
+    down = drive(make(name, request), 100.0 - valid_acc, 150, seed=3, maximize=False)
     assert up == down
 
 
 @pytest.fixture(scope="module")
 def fresh_process_asks(valid_acc: np.ndarray, tmp_path_factory: pytest.TempPathFactory,
-                       ) -> dict[str, list[int]]:
-    """The asks of every optimizer (seed 5, 200 evaluations) computed in a fresh process."""
+                       naslib_scores: Path | None) -> dict[str, list[int]]:
+    """The asks of every optimizer (seed 5, 200 evaluations) computed in a fresh process
+    (the proxy-guided ones on the NASLib scores, when present)."""
     values = tmp_path_factory.mktemp("algorithms") / "valid_acc.npy"
     np.save(values, valid_acc)
+    params = {n: ({"scores": str(naslib_scores)} if n in PROXY_GUIDED else {})
+              for n in OPTIMIZERS if n not in PROXY_GUIDED or naslib_scores is not None}
     script = textwrap.dedent(f"""
         import json, sys
         import numpy as np
         from algorithms import OPTIMIZERS, get_optimizer
-        light = "torch" not in sys.modules  # the black-box optimizers never need torch
         sys.path.insert(0, {str(REPO / "tests")!r})
         from test_algorithms import drive
         acc = np.load({str(values)!r})
-        asks = {{n: drive(get_optimizer(n), acc, 200, seed=5) for n in OPTIMIZERS}}
+        params = json.loads({json.dumps(params)!r})
+        asks = {{n: drive(get_optimizer(n, **p), acc, 200, seed=5) for n, p in params.items()}}
+        # the black-box optimizers never need torch (proxy-guided ones read stored scores)
+        light = "torch" not in sys.modules
         print(json.dumps({{"light": light, "asks": asks}}))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["light"], "import algorithms imported torch"
+    assert result["light"], "import algorithms or a search on stored scores imported torch"
     return result["asks"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_identical_in_fresh_process(name: str, valid_acc: np.ndarray,
-                                    fresh_process_asks: dict[str, list[int]]) -> None:
-    assert fresh_process_asks[name] == drive(get_optimizer(name), valid_acc, 200, seed=5)
+                                    fresh_process_asks: dict[str, list[int]],
+                                    request: pytest.FixtureRequest) -> None:
+    opt = make(name, request)
+    assert fresh_process_asks[name] == drive(opt, valid_acc, 200, seed=5)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_bad_hyper_parameters_raise(name: str) -> None:
+def test_bad_hyper_parameters_raise(name: str, request: pytest.FixtureRequest) -> None:
     cls = OPTIMIZERS[name]
-    for params, text in BAD_PARAMS[name]:
+    for bad, text in BAD_PARAMS[name]:
+        params = params_of(name, request, **bad)
         with pytest.raises(ValueError, match=re.escape(text)):
             get_optimizer(name, **params)
         opt = cls(**params)  # stored unchanged; the check runs at setup as well
@@ -205,9 +274,9 @@ def test_bad_hyper_parameters_raise(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_get_params_round_trip(name: str) -> None:
+def test_get_params_round_trip(name: str, request: pytest.FixtureRequest) -> None:
     cls = OPTIMIZERS[name]
-    params = OTHER_PARAMS[name]
+    params = params_of(name, request, **OTHER_PARAMS[name])
     opt = get_optimizer(name, **params)
     assert opt.get_params() == {**cls().get_params(), **params}
     assert cls(**opt.get_params()).get_params() == opt.get_params()
@@ -217,25 +286,28 @@ def test_get_params_round_trip(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_nan_objectives_do_not_break(name: str, valid_acc: np.ndarray) -> None:
+def test_nan_objectives_do_not_break(name: str, valid_acc: np.ndarray,
+                                     request: pytest.FixtureRequest) -> None:
     """Cells without a value (NaN) are told as NaN; the search goes on with valid asks."""
     holes = valid_acc.copy()
     holes[::3] = np.nan
-    asked = drive(get_optimizer(name), holes, 300, seed=4)
+    asked = drive(make(name, request), holes, 300, seed=4)
     assert len(asked) == 300 and all(0 <= i < SPACE.size for i in asked)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_several_asks_before_tells(name: str, valid_acc: np.ndarray) -> None:
-    asked = drive(get_optimizer(name), valid_acc, 300, seed=6, batch=7)
+def test_several_asks_before_tells(name: str, valid_acc: np.ndarray,
+                                   request: pytest.FixtureRequest) -> None:
+    asked = drive(make(name, request), valid_acc, 300, seed=6, batch=7)
     assert len(asked) == 300
     if name == "ls":
         assert len(set(asked)) == 300
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_other_params_run(name: str, valid_acc: np.ndarray) -> None:
-    asked = drive(get_optimizer(name, **OTHER_PARAMS[name]), valid_acc, 200, seed=8)
+def test_other_params_run(name: str, valid_acc: np.ndarray,
+                          request: pytest.FixtureRequest) -> None:
+    asked = drive(make(name, request, **OTHER_PARAMS[name]), valid_acc, 200, seed=8)
     assert len(asked) == 200
 
 

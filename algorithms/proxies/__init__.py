@@ -7,7 +7,9 @@ extra).  See :mod:`algorithms.proxies._compute` for the exact definitions.
 * :class:`Proxy` - one proxy as ``score(arch, rng) -> (value, seconds)``;
 * :func:`score_cells` - a cached, resumable, parallel sweep over many cells
   (``benchbench proxies score``); :func:`load_scores` reads one back;
-* :func:`load_naslib_scores` - another implementation's scores (NASLib files) to cross-check.
+* :func:`load_naslib_scores` - another implementation's scores (NASLib files) to cross-check;
+  :func:`import_naslib_scores` / :func:`write_scores_dir` write such scores as a score
+  directory (for ``NASWOT(scores=...)`` and the other proxy-guided optimizers).
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from algorithms.proxies._compute import (
     canonical_proxy,
     compute_proxies,
 )
-from algorithms.proxies._external import load_naslib_scores, naslib_nb201_cell
+from algorithms.proxies._external import (
+    import_naslib_scores,
+    load_naslib_scores,
+    naslib_nb201_cell,
+    write_scores_dir,
+)
 from algorithms.proxies._score import (
     SCORE_FIELDS,
     Proxy,
@@ -42,6 +49,7 @@ __all__ = [
     "ScoreConfig",
     "canonical_proxy",
     "compute_proxies",
+    "import_naslib_scores",
     "load_naslib_scores",
     "load_scores",
     "naslib_nb201_cell",
@@ -49,4 +57,5 @@ __all__ = [
     "read_cells",
     "sample_cells",
     "score_cells",
+    "write_scores_dir",
 ]
