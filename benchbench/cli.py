@@ -18,6 +18,7 @@ Errors print one line naming the bad value and what is allowed, and exit with st
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -195,9 +196,14 @@ def _cmd_report(a: argparse.Namespace) -> int:
     print(summary.to_string(index=False))
     print(f"wrote {Path(a.dir) / 'summary.csv'}")
     if not a.summary_only:
+        figures = not a.no_figures
+        if figures and importlib.util.find_spec("matplotlib") is None:
+            print("benchbench: note: matplotlib is not installed, so the report has tables but "
+                  "no figures (pip install 'benchbench[plot]')", file=sys.stderr)
+            figures = False
         command = "benchbench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
         path = results.build_report(a.dir, a.out, command=command,
-                                    formats=() if a.no_figures else ("png", "pdf"))
+                                    formats=("png", "pdf") if figures else ())
         print(f"wrote {path}")
     return 0
 
