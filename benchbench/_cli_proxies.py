@@ -101,6 +101,16 @@ def cmd_score(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_naslib(a: argparse.Namespace) -> int:
+    """Handler of ``proxies import-naslib``."""
+    from algorithms.proxies import import_naslib_scores
+
+    proxies = [p for item in a.proxies for p in item.split(",") if p] if a.proxies else None
+    out = import_naslib_scores(a.file, a.dataset, a.out, proxies=proxies)
+    print(f"wrote {out} (scores of {a.file}, dataset {a.dataset!r})")
+    return 0
+
+
 def cmd_correlate(a: argparse.Namespace) -> int:
     """Handler of ``proxies correlate``: prints a table and writes a CSV, one row per proxy."""
     import pandas as pd
@@ -209,3 +219,12 @@ def register(subparsers: Any) -> None:
     c.add_argument("--plots", action="store_true",
                    help="also write a scatter per proxy and a heatmap into DIR/plots")
     c.set_defaults(func=cmd_correlate)
+
+    i = ps.add_parser("import-naslib",
+                      help="turn a NASLib / NAS-Bench-Suite-Zero NB201 score file into a score "
+                           "directory (for correlate, naswot and re-zc)")
+    i.add_argument("file", help="e.g. ../shared/data/nb201/zc_scores_725.json")
+    i.add_argument("--dataset", required=True, help="the file's dataset key, e.g. cifar10")
+    i.add_argument("--proxies", nargs="+", default=None, help="default: all of ours it has")
+    i.add_argument("--out", required=True, help="new score directory")
+    i.set_defaults(func=cmd_import_naslib)

@@ -92,3 +92,18 @@ def test_run_resume_and_report(root: Path, tmp_path: Path) -> None:
     summary = pd.read_csv(study / "summary.csv")
     assert sorted(summary["algorithm"]) == ["ls", "re", "reinforce", "rs"]
     assert (summary["runs"] == 10).all()
+
+
+def test_proxies_import_naslib_and_correlate(root: Path, shared_data: Path, tmp_path: Path) -> None:
+    zc = shared_data / "nb201" / "zc_scores_725.json"
+    if not zc.is_file():
+        pytest.skip(f"{zc} absent")
+    out = tmp_path / "zc"
+    bb("proxies", "import-naslib", str(zc), "--dataset", "cifar10", "--out", str(out), root=root)
+    bb("proxies", "correlate", str(out), "--benchmark", "nb201", "--dataset", "cifar10-valid",
+       "--metric", "valid_acc", "--n-boot", "100", root=root)
+    df = pd.read_csv(out / "correlation_cifar10-valid_valid_acc.csv").set_index("proxy")
+    # the independent scores rank the real NB201 accuracies as published (signed Spearman)
+    assert df.loc["synflow", "spearman"] == pytest.approx(0.734, abs=0.01)
+    assert df.loc["synflow", "n"] == 724 and df.loc["synflow", "n_nan"] == 1
+    assert df.loc["plain", "spearman"] < 0  # signed, never an absolute value
