@@ -104,17 +104,19 @@ def _cmd_data_import(a: argparse.Namespace) -> int:
 
 def _cmd_data_list(a: argparse.Namespace) -> int:
     from tabular_data import data_root, list_tables, open_benchmark
+    from tabular_data._store import EMBEDDED
 
     names = list_tables(a.data_root)
     root = data_root(a.data_root)
     if not names:
         print(f"no tables in {root / 'tables'}; import one with `benchbench data import`")
         return 0
-    print(f"tables in {root / 'tables'}:")
+    print(f"tables in {root / 'tables'} and embedded in the package:")
     for n in names:
         with open_benchmark(n, a.data_root) as b:
             d = b.describe()
-            print(f"  {n:20s} {d.version:40s} datasets: {', '.join(b.datasets)}  "
+            where = "embedded" if b.path.parent == EMBEDDED else "imported"
+            print(f"  {n:20s} {where:9s} {d.version:40s} datasets: {', '.join(b.datasets)}  "
                   f"sha256 {d.data_sha256[:12]}")
     return 0
 

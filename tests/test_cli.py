@@ -107,3 +107,27 @@ def test_proxies_import_naslib_and_correlate(root: Path, shared_data: Path, tmp_
     assert df.loc["synflow", "spearman"] == pytest.approx(0.734, abs=0.01)
     assert df.loc["synflow", "n"] == 724 and df.loc["synflow", "n_nan"] == 1
     assert df.loc["plain", "spearman"] < 0  # signed, never an absolute value
+
+
+EMBEDDED = Path(__file__).resolve().parents[1] / "tabular_data" / "embedded" / "nb201-digits.h5"
+
+
+def test_quick_start_on_the_embedded_table(tmp_path: Path) -> None:
+    """The README's main job, scaled down, with an empty data root: the embedded table is
+    found by name and needs no import."""
+    if not EMBEDDED.is_file():
+        pytest.skip(f"the embedded table {EMBEDDED} is not built (tabular_data/embedded/BUILD.md)")
+    root = tmp_path / "empty-root"
+    assert "nb201-digits" in bb("data", "list", root=root).stdout
+    doc = json.loads(bb("query", "nb201-digits", "0", "--dataset", "digits", "--epoch", "12",
+                        "--seed", "1", "--json", root=root).stdout)
+    assert 0 <= doc["values"]["valid_acc"] <= 100 and doc["cost_s"] > 0
+    study = tmp_path / "quickstart"
+    out = bb("run", "--benchmark", "nb201-digits", "--dataset", "digits", "--algorithms",
+             "rs,re,reinforce,ls", "--seeds", "0-19", "--max-evals", "50", "--out", str(study),
+             root=root).stdout
+    assert "80 runs done" in out
+    bb("report", str(study), "--no-figures", root=root)
+    summary = pd.read_csv(study / "summary.csv")
+    assert (summary["runs"] == 20).all() and (summary["valid_mean"] > 80).all()
+    assert (study / "report" / "report.md").is_file()
