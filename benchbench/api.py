@@ -41,6 +41,8 @@ __all__ = [
     "Split",
     "Trajectory",
     "UnknownNameError",
+    "accuracy_metric",
+    "loss_metric",
     "unknown",
 ]
 
@@ -157,6 +159,20 @@ class Metric:
             unit=d.get("unit", ""),
             description=d.get("description", ""),
         )
+
+
+def accuracy_metric(split: Split | str, description: str) -> Metric:
+    """``<split>_acc``: top-1 accuracy in percent on ``split`` (maximised, 0..100)."""
+    sp = Split(split)
+    return Metric(f"{sp.value}_acc", sp, Direction.MAXIMIZE, 0.0, 100.0, "%",
+                  f"top-1 accuracy; {description}")
+
+
+def loss_metric(split: Split | str, description: str) -> Metric:
+    """``<split>_loss``: cross-entropy in nats on ``split`` (minimised, >= 0)."""
+    sp = Split(split)
+    return Metric(f"{sp.value}_loss", sp, Direction.MINIMIZE, 0.0, math.inf, "nats",
+                  f"cross-entropy; {description}")
 
 
 @dataclass(frozen=True, slots=True)

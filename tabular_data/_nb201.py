@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Direction, Metric, Split
+from benchbench.api import Direction, Metric, accuracy_metric, loss_metric
 from benchbench.spaces import NB201Space
 from tabular_data._format import DatasetSpec, TableWriter, sha256_files
 from tabular_data._store import table_path
@@ -68,16 +68,6 @@ _SET_DESC = {
 }
 
 
-def _acc(split: str, desc: str) -> Metric:
-    return Metric(f"{split}_acc", Split(split), Direction.MAXIMIZE, 0.0, 100.0, "%",
-                  f"top-1 accuracy; {desc}")
-
-
-def _loss(split: str, desc: str) -> Metric:
-    return Metric(f"{split}_loss", Split(split), Direction.MINIMIZE, 0.0, math.inf, "nats",
-                  f"cross-entropy; {desc}")
-
-
 PARAMS = Metric("params", None, Direction.MINIMIZE, 0.0, math.inf, "M",
                 "parameters, millions (NB201 'MB')")
 FLOPS = Metric("flops", None, Direction.MINIMIZE, 0.0, math.inf, "MFLOPs",
@@ -88,10 +78,11 @@ LATENCY = Metric("latency", None, Direction.MINIMIZE, 0.0, math.inf, "s",
 
 def nb201_metrics(dataset: str) -> tuple[Metric, ...]:
     """All metrics an NB201 source can have on ``dataset`` (a table keeps those it has)."""
-    ms = [_acc("train", "training set, running average over the epoch"),
-          _loss("train", "training set, running average over the epoch")]
+    ms = [accuracy_metric("train", "training set, running average over the epoch"),
+          loss_metric("train", "training set, running average over the epoch")]
     for split in EVAL_SETS[dataset].values():
-        ms += [_acc(split, _SET_DESC[dataset, split]), _loss(split, _SET_DESC[dataset, split])]
+        ms += [accuracy_metric(split, _SET_DESC[dataset, split]),
+               loss_metric(split, _SET_DESC[dataset, split])]
     return (*ms, PARAMS, FLOPS, LATENCY)
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Direction, Metric, Split, unknown
+from benchbench.api import Direction, Metric, accuracy_metric, loss_metric, unknown
 from benchbench.nn._data import _find, _unpickle
 from benchbench.nn._torch import require_torch
 from benchbench.rng import make_rng
@@ -98,10 +98,7 @@ def dataset_metrics(dataset: str) -> tuple[Metric, ...]:
         desc = _SPLIT_DESC[dataset, split]
         if split == "train":
             desc += ", running average over the epoch"
-        out.append(Metric(f"{split}_acc", Split(split), Direction.MAXIMIZE, 0.0, 100.0, "%",
-                          f"top-1 accuracy; {desc}"))
-        out.append(Metric(f"{split}_loss", Split(split), Direction.MINIMIZE, 0.0, math.inf,
-                          "nats", f"cross-entropy; {desc}"))
+        out += [accuracy_metric(split, desc), loss_metric(split, desc)]
     out.append(Metric("params", None, Direction.MINIMIZE, 0.0, math.inf, "M",
                       "parameters, millions"))
     out.append(Metric("flops", None, Direction.MINIMIZE, 0.0, math.inf, "MFLOPs",
