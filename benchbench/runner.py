@@ -425,8 +425,7 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
         "budget": {"max_evals": max_evals, "max_seconds": max_seconds},
         "transfer": list(transfer),
     }
-    _write_study(out, study, algorithms, seeds, command, bench, dataset, objective, test_metric,
-                 fid)
+    _write_study(out, study, algorithms, seeds, command, bench)
     todo = [c for c in configs if run_status(out, c) != "done"]
     result = StudyResult(out=out, skipped=len(configs) - len(todo))
     bar = None
@@ -457,8 +456,9 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
 
 
 def _write_study(out: Path, study: dict[str, Any], algorithms: Mapping[str, Mapping[str, Any]],
-                 seeds: Sequence[int], command: str | None, bench: Benchmark, dataset: str,
-                 objective: str, test_metric: str | None, fid: int) -> None:
+                 seeds: Sequence[int], command: str | None, bench: Benchmark) -> None:
+    """Write (or extend) ``study.json``; ``study`` holds the keys that must not change."""
+    dataset, fid = study["dataset"], study["fidelity"]
     out.mkdir(parents=True, exist_ok=True)
     p = out / "study.json"
     old: dict[str, Any] = {}
@@ -472,7 +472,8 @@ def _write_study(out: Path, study: dict[str, Any], algorithms: Mapping[str, Mapp
                 f"({'; '.join(f'{k}: {old.get(k)!r} vs {study[k]!r}' for k in diff)}); "
                 f"its runs are not comparable with these: use another output folder")
     optimum = {}
-    for key, metric in (("objective", objective), ("test_metric", test_metric)):
+    for key in ("objective", "test_metric"):
+        metric = study[key]
         if metric is None:
             continue
         try:

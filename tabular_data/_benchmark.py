@@ -255,16 +255,12 @@ class TabularBenchmark(Benchmark):
             return None
         if isinstance(data_seed, bool) or not isinstance(data_seed, (int, np.integer)):
             raise BenchmarkError(f"data_seed must be an int or None, got {data_seed!r}")
-        if int(data_seed) not in d.seed_pos or int(data_seed) not in self.seeds(d.name):
+        present = self.seeds(d.name)
+        if int(data_seed) not in present:
             raise MissingDataError(
                 f"seed {data_seed} is not recorded on dataset {d.name!r} of {self._name!r}; "
-                f"recorded seeds: {', '.join(map(str, self.seeds(d.name))) or 'none (seed means only)'}")
+                f"recorded seeds: {', '.join(map(str, present)) or 'none (seed means only)'}")
         return int(data_seed)
-
-    def _check_epoch(self, d: _Dataset, fidelity: int | None) -> int:
-        if fidelity is None:
-            return d.fidelity.max
-        return self.check_fidelity(d.name, fidelity)
 
     def _missing(self, d: _Dataset, row: int, data_seed: int | None) -> MissingDataError:
         cell = self.arch_ids()[row]
@@ -281,7 +277,7 @@ class TabularBenchmark(Benchmark):
               data_seed: int | None = None) -> Evaluation:
         """See :meth:`Benchmark.query` (validates, then reads one in-memory row)."""
         d = self._ds.get(dataset) or self._dataset(dataset)
-        epoch = d.fidelity.max if fidelity is None else self._check_epoch(d, fidelity)
+        epoch = d.fidelity.max if fidelity is None else self.check_fidelity(d.name, fidelity)
         if data_seed is not None:
             data_seed = self._check_seed(d, data_seed)
         return self._query_row(d, self._row(arch), epoch, data_seed)
