@@ -20,16 +20,16 @@ The proxy-guided two read precomputed scores (``scores=`` a directory written by
 ``benchbench proxies score`` or :func:`algorithms.proxies.import_naslib_scores`); with
 ``scores=None`` they score live with torch (about a second per cell).
 
-Use :func:`get_optimizer` (``get_optimizer("re", population_size=20)``) or the classes.
+Each is registered by its short name in :data:`benchbench.registry.OPTIMIZERS`.  Use
+:func:`get_optimizer` (``get_optimizer("re", population_size=20)``; a registered name or an
+import path ``"mypkg.mod:MyOptimizer"``) or the classes.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-from benchbench.api import unknown
-from benchbench.optimizer import Optimizer
+from benchbench.optimizer import OneShotSearch, Optimizer, make_optimizer
 
 from algorithms._common import SearchExhaustedError
 from algorithms._evolution import RegularizedEvolution
@@ -50,30 +50,15 @@ __all__ = [
     "get_optimizer",
 ]
 
-#: Every black-box optimizer by its short name.
+#: The built-in black-box optimizers by short name (all of them are in
+#: :data:`benchbench.registry.OPTIMIZERS`, with any a third party registered).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (RandomSearch, RegularizedEvolution, Reinforce, LocalSearch,
                               NASWOT, ZeroCostWarmStartRE)
 }
 
 
-def get_optimizer(name: str, **params: Any) -> Optimizer:
-    """A new optimizer ``name`` with hyper-parameters ``params`` (the rest at their defaults).
-
-    Raises:
-        UnknownNameError: ``name`` is not in :data:`OPTIMIZERS` (the message lists them).
-        ValueError: an unknown hyper-parameter (the message lists the allowed ones) or a bad
-            value (the message names it and what is allowed).
-    """
-    try:
-        cls = OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        raise unknown("optimizer", name, sorted(OPTIMIZERS)) from None
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    bad = sorted(set(params) - set(allowed))
-    if bad:
-        raise ValueError(f"unknown hyper-parameter(s) {bad} for optimizer {name!r}; "
-                         f"allowed: {allowed}")
-    opt = cls(**params)
-    opt._validate()
-    return opt
+def get_optimizer(name: str, **params: Any) -> Optimizer | OneShotSearch:
+    """A new optimizer ``name`` with hyper-parameters ``params`` (the rest at their defaults);
+    see :func:`benchbench.optimizer.make_optimizer`."""
+    return make_optimizer(name, **params)

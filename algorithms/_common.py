@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.spaces import SearchSpace
+from benchbench.spaces import SearchSpace, is_enumerable
 
 __all__ = ["SearchExhaustedError", "UniformStream", "sample_unseen", "worst_if_nan"]
 
@@ -61,20 +61,21 @@ def sample_unseen(space: SearchSpace, rng: np.random.Generator, seen: Collection
     """A uniform sample of the architectures of ``space`` that are not in ``seen``.
 
     Rejection sampling with ``space.sample``; after many rejections (a nearly exhausted
-    space) the unseen official indices are enumerated and one is drawn uniformly.
+    space) the unseen indices of an enumerable space are listed and one is drawn uniformly
+    (a space that cannot be enumerated raises instead).
 
     Raises:
         SearchExhaustedError: every architecture of the space is in ``seen``.
     """
-    size = space.size
-    if len(seen) >= size:
+    size = space.size if is_enumerable(space) else None  # type: ignore[attr-defined]
+    if size is not None and len(seen) >= size:
         raise SearchExhaustedError(f"all {size} architectures of space {space.name!r} have "
                                    f"already been asked; this optimizer never repeats one")
     for _ in range(_MAX_REJECTIONS):
         arch = space.sample(rng)
         if arch not in seen:
             return arch
-    if size > _MAX_ENUMERATE:  # pragma: no cover - needs a huge, nearly exhausted space
+    if size is None or size > _MAX_ENUMERATE:  # a huge (or unlistable), nearly exhausted space
         raise SearchExhaustedError(f"{_MAX_REJECTIONS} uniform samples of space {space.name!r} "
                                    f"were all already asked ({len(seen)} asked)")
     taken = np.zeros(size, dtype=bool)

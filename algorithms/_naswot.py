@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from algorithms._evolution import RegularizedEvolution
+from benchbench.spaces import is_enumerable
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
 
@@ -59,7 +60,8 @@ def _stored_scores(space: Any, scores: Path, proxy: str,
     vals = g["value"].mean().where(~g["nan"].any(), np.nan)  # a NaN seed makes the mean NaN
     secs = g["seconds"].sum()
     ids = list(vals.index)
-    order = np.argsort(space.indices(ids), kind="stable")
+    order = (np.argsort(space.indices(ids), kind="stable") if is_enumerable(space)
+             else np.argsort(np.asarray(ids, dtype=object), kind="stable"))
     values = {a: (float(vals[a]), float(secs[a])) for a in ids}
     pool = tuple(space.parse(ids[i]) for i in order)
     if len(_STORED) >= 8:
@@ -90,6 +92,11 @@ class _Scorer:
     def draw(self, n: int, rng: np.random.Generator) -> list[Any]:
         """``n`` distinct cells: uniform over the scored pool (or the space, live)."""
         if self._live is not None:
+            if not is_enumerable(self.space):
+                seen: set[Any] = set()
+                for _ in range(n):
+                    seen.add(sample_unseen(self.space, rng, seen))
+                return sorted(seen, key=self.space.arch_id)
             idx = rng.choice(self.space.size, size=min(n, self.space.size), replace=False)
             return [self.space.from_index(int(i)) for i in idx]
         idx = rng.choice(len(self.pool), size=min(n, len(self.pool)), replace=False)

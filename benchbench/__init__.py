@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from benchbench.api import (
     Benchmark,
+    BenchmarkCapabilities,
     BenchmarkError,
     Description,
     Direction,
@@ -20,19 +21,49 @@ from benchbench.api import (
     Trajectory,
     UnknownNameError,
 )
-from benchbench.optimizer import Capabilities, OneShotSearch, Optimizer
+from benchbench.optimizer import (
+    Capabilities,
+    OneShotSearch,
+    OneShotStep,
+    Optimizer,
+    make_optimizer,
+)
+from benchbench.registry import (
+    BENCHMARKS,
+    OPTIMIZERS,
+    PROTOCOLS,
+    PROXIES,
+    SPACES,
+    RegistryError,
+    open_benchmark,
+)
 from benchbench.rng import derive_seed, make_rng
-from benchbench.spaces import NB201Arch, NB201Space, SearchSpace, get_space
+from benchbench.spaces import (
+    EnumerableSpace,
+    NB201Arch,
+    NB201Space,
+    SearchSpace,
+    get_space,
+    is_enumerable,
+)
+from benchbench.store import StoreError, StudyStore
 from benchbench.trial import RunManifest, TrialInfo, TrialRecord, TrialValue
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BENCHMARKS",
+    "OPTIMIZERS",
+    "PROTOCOLS",
+    "PROXIES",
+    "SPACES",
     "Benchmark",
+    "BenchmarkCapabilities",
     "BenchmarkError",
     "Capabilities",
     "Description",
     "Direction",
+    "EnumerableSpace",
     "Evaluation",
     "EvaluationBatch",
     "Fidelity",
@@ -41,11 +72,15 @@ __all__ = [
     "NB201Arch",
     "NB201Space",
     "OneShotSearch",
+    "OneShotStep",
     "Optimizer",
     "Optimum",
+    "RegistryError",
     "RunManifest",
     "SearchSpace",
     "Split",
+    "StoreError",
+    "StudyStore",
     "Trajectory",
     "TrialInfo",
     "TrialRecord",
@@ -54,5 +89,8 @@ __all__ = [
     "__version__",
     "derive_seed",
     "get_space",
+    "is_enumerable",
+    "make_optimizer",
     "make_rng",
+    "open_benchmark",
 ]

@@ -22,13 +22,17 @@ import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from benchbench.spaces import SearchSpace
 
 __all__ = [
     "ArchLike",
     "Benchmark",
+    "BenchmarkCapabilities",
     "BenchmarkError",
     "Description",
     "Direction",
@@ -228,7 +232,10 @@ class EvaluationBatch:
     """Columnar answer of :meth:`Benchmark.query_many`.
 
     Attributes:
-        arch_index: shape ``(n,)``, the architectures' indices in the space.
+        arch_index: shape ``(n,)``, the architectures' indices in the space (-1 for a space
+            that is not enumerable).
+        arch_ids: the architectures' ids, when the backend has them at hand (``()``
+            otherwise: a tabular batch queried by index leaves them out for speed).
         dataset, fidelity, data_seed: as in :class:`Evaluation` (one for the whole batch).
         values: metric name -> float array of shape ``(n,)``; NaN where missing.
         cost_s: shape ``(n,)``.
@@ -240,6 +247,7 @@ class EvaluationBatch:
     data_seed: int | None
     values: Mapping[str, np.ndarray]
     cost_s: np.ndarray
+    arch_ids: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.arch_index.shape[0])
@@ -277,7 +285,35 @@ class Optimum:
     arch_id: str
 
 
-ArchLike = Any  # an arch record of the benchmark's space, its id string, or its int index
+ArchLike = Any  # an arch record of the benchmark's space, its id string, or (enumerable
+# spaces only) its int index
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkCapabilities:
+    """The optional capabilities of a benchmark, declared by the backend (never probed).
+
+    Attributes:
+        data_seeds: queries accept a ``data_seed`` selecting one recorded run or noise draw
+            (per-seed noise and common random numbers work); otherwise only seed means.
+        trajectories: learning curves come from the source (tabular, predicted curves), not
+            only from repeated training.
+        optimum: :meth:`Benchmark.optimum` knows the true seed-mean optimum (for regret).
+        cost_model: ``cost_s`` is a recorded or modelled training time, not NaN.
+        enumerable: every cell of the space can be listed (the space is an
+            :class:`~benchbench.spaces.EnumerableSpace` and the benchmark covers it).
+    """
+
+    data_seeds: bool = True
+    trajectories: bool = True
+    optimum: bool = False
+    cost_model: bool = True
+    enumerable: bool = False
+
+    def to_dict(self) -> dict[str, bool]:
+        return {"data_seeds": self.data_seeds, "trajectories": self.trajectories,
+                "optimum": self.optimum, "cost_model": self.cost_model,
+                "enumerable": self.enumerable}
 
 
 @dataclass(frozen=True)
@@ -309,11 +345,15 @@ class Benchmark(abc.ABC):
     """Common interface of the tabular, surrogate and real-training backends.
 
     Public methods validate their arguments and fill defaults, then call a protected hook
-    that computes.  Subclasses implement the hooks and the small introspection methods.
+    that computes.  Subclasses implement the hooks and the small introspection methods, and
+    declare what they can do in :attr:`capabilities`; callers (the runner) ask the contract,
+    never ``getattr``.
     """
 
     #: The search space the benchmark's architectures come from (see ``benchbench.spaces``).
-    space: Any
+    space: SearchSpace[Any]
+    #: What the backend can do beyond the required queries (see :class:`BenchmarkCapabilities`).
+    capabilities: BenchmarkCapabilities = BenchmarkCapabilities()
 
     # ----------------------------------------------------------------- introspection
     @property
@@ -332,12 +372,34 @@ class Benchmark(abc.ABC):
     def fidelity(self, dataset: str) -> Fidelity:
         """The epochs that can be queried on ``dataset``."""
 
-    @abc.abstractmethod
     def data_seeds(self, arch: ArchLike, dataset: str) -> tuple[int, ...] | None:
-        """Recorded data seeds for ``arch`` on ``dataset``; ``None`` if any int is allowed."""
+        """Recorded data seeds for ``arch`` on ``dataset``; ``None`` if any int >= 0 is
+        allowed (noise draws, training seeds).  ``()`` if only the seed mean exists."""
+        self.check_dataset(dataset)
+        return None if self.capabilities.data_seeds else ()
+
+    def metric_epochs(self, dataset: str, metric: str) -> tuple[int, ...]:
+        """The epochs at which ``metric`` has values on ``dataset`` (default: every
+        queryable epoch)."""
+        self.metric(dataset, metric)
+        return self.fidelity(dataset).values
+
+    def has_seed_values(self, dataset: str, metric: str) -> bool:
+        """Whether ``metric`` has per-seed values (else seed means only)."""
+        self.metric(dataset, metric)
+        return self.capabilities.data_seeds
 
     @abc.abstractmethod
     def describe(self) -> Description: ...
+
+    def close(self) -> None:
+        """Release files or models (a no-op unless the backend holds some)."""
+
+    def __enter__(self) -> Benchmark:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # --------------------------------------------------------------- validation helpers
     def check_dataset(self, dataset: str) -> str:
@@ -414,11 +476,15 @@ class Benchmark(abc.ABC):
 
     def _query_many(self, archs: Sequence[ArchLike] | np.ndarray, dataset: str, fidelity: int,
                     data_seed: int | None) -> EvaluationBatch:
+        from benchbench.spaces import is_enumerable
+
         evs = [self._query(a, dataset, fidelity, data_seed) for a in archs]
         names = [m.name for m in self.metrics(dataset)]
+        space = self.space
+        index = (space.indices([e.arch_id for e in evs]) if is_enumerable(space)  # type: ignore[attr-defined]
+                 else np.full(len(evs), -1, dtype=np.int64))
         return EvaluationBatch(
-            arch_index=np.array([self.space.index(self.space.parse(e.arch_id)) for e in evs],
-                                dtype=np.int64),
+            arch_index=index, arch_ids=tuple(e.arch_id for e in evs),
             dataset=dataset, fidelity=fidelity, data_seed=data_seed,
             values={n: np.array([e.values[n] for e in evs], dtype=float) for n in names},
             cost_s=np.array([e.cost_s for e in evs], dtype=float))
@@ -434,5 +500,7 @@ class Benchmark(abc.ABC):
                                              for n in names},
             cost_s=np.array([e.cost_s for e in evs]))
 
-    @abc.abstractmethod
-    def _optimum(self, metric: Metric, dataset: str, fidelity: int) -> Optimum: ...
+    def _optimum(self, metric: Metric, dataset: str, fidelity: int) -> Optimum:
+        raise MissingDataError(
+            f"{self.name!r} ({self.describe().kind}) knows no optimum of {metric.name!r}: "
+            f"regret needs a benchmark whose capabilities include an optimum (a table)")

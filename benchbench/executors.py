@@ -21,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from benchbench._run import run_and_store
 from benchbench.api import Benchmark, unknown
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutor", "get_executor"]
@@ -37,8 +38,6 @@ def _init_worker(bench_bytes: bytes) -> None:
 
 def _run_chunk(chunk: Sequence[Any], out: str, bench_info: Mapping[str, Any],
                bench_bytes: bytes | None = None) -> list[RunOutcome]:
-    from benchbench.runner import run_and_store
-
     bench = _WORKER_BENCH if bench_bytes is None else pickle.loads(bench_bytes)
     assert bench is not None
     results = []
@@ -69,8 +68,6 @@ class LocalExecutor(Executor):
 
     def map_runs(self, bench: Benchmark, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any]) -> Iterator[RunOutcome]:
-        from benchbench.runner import run_and_store
-
         if not configs:
             return
         if self.workers == 1 or len(configs) == 1:

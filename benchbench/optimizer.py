@@ -1,15 +1,18 @@
 """The optimizer contract: ask / tell, hyper-parameters in ``__init__``, RNG at setup.
 
 An optimizer never sees test numbers: the runner tells it only :class:`TrialValue`
-(the validation objective and the cost).
+(the validation objective and the cost).  One-shot (weight-sharing) methods implement
+:class:`OneShotSearch` instead; the runner queries the benchmark for each step's
+discretised architecture.  Both are registered in :data:`benchbench.registry.OPTIMIZERS`
+and built with :func:`make_optimizer`.
 """
 
 from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +20,8 @@ import numpy as np
 from benchbench.spaces import SearchSpace
 from benchbench.trial import TrialInfo, TrialValue
 
-__all__ = ["Capabilities", "OneShotSearch", "Optimizer", "check_param"]
+__all__ = ["Capabilities", "OneShotSearch", "OneShotStep", "Optimizer", "check_param",
+           "make_optimizer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +30,14 @@ class Capabilities:
 
     Attributes:
         spaces: names of the search spaces it supports (``()`` = any space).
-        multi_fidelity: chooses the fidelity of each trial itself.
+        multi_fidelity: chooses the fidelity of each trial itself (``TrialInfo.fidelity``);
+            the runner refuses a trial fidelity from an optimizer that does not declare it.
+        needs_enumerable: needs the space's indexable part (``size`` / ``index``).
     """
 
     spaces: tuple[str, ...] = ()
     multi_fidelity: bool = False
+    needs_enumerable: bool = False
 
 
 def check_param(name: str, value: Any, *, kind: type | tuple[type, ...],
@@ -52,7 +59,47 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-class Optimizer(abc.ABC):
+class _Configurable:
+    """Hyper-parameters stored unchanged in ``__init__`` (scikit-learn's convention)."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters exactly as given to ``__init__`` (defaults filled)."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters
+                if p != "self" and sig.parameters[p].kind not in
+                (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
+
+    def _validate(self) -> None:
+        """Raise ``ValueError`` naming any bad hyper-parameter (called by ``setup``)."""
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Raise ``ValueError`` if this optimizer cannot search ``space`` (or a
+        hyper-parameter is bad)."""
+        from benchbench.spaces import is_enumerable
+
+        caps = self.capabilities
+        if caps.spaces and space.name not in caps.spaces:
+            raise ValueError(f"optimizer {self.name!r} supports spaces {caps.spaces}, "
+                             f"not {space.name!r}")
+        if caps.needs_enumerable and not is_enumerable(space):
+            raise ValueError(f"optimizer {self.name!r} needs an enumerable space; "
+                             f"{space.name!r} is not")
+        self._validate()
+
+    def _check_setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        self.check_space(space)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+class Optimizer(_Configurable, abc.ABC):
     """Black-box search over a :class:`~benchbench.spaces.SearchSpace`.
 
     Subclasses store their hyper-parameters unchanged in ``__init__`` (keyword-only, all with
@@ -67,23 +114,9 @@ class Optimizer(abc.ABC):
     space: SearchSpace
     rng: np.random.Generator
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters exactly as given to ``__init__`` (defaults filled)."""
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
-
-    def _validate(self) -> None:
-        """Raise ``ValueError`` naming any bad hyper-parameter (called by :meth:`setup`)."""
-
     def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
         """Prepare a fresh search on ``space``; must be called before :meth:`ask`."""
-        caps = self.capabilities
-        if caps.spaces and space.name not in caps.spaces:
-            raise ValueError(f"optimizer {self.name!r} supports spaces {caps.spaces}, "
-                             f"not {space.name!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        self._validate()
+        self._check_setup(space, rng)
         self.space = space
         self.rng = rng
         self._n_asked = 0
@@ -102,20 +135,68 @@ class Optimizer(abc.ABC):
     @abc.abstractmethod
     def tell(self, trial: TrialInfo, value: TrialValue) -> None: ...
 
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
+
+@dataclass(frozen=True, slots=True)
+class OneShotStep:
+    """One step of a one-shot search.
+
+    Attributes:
+        arch: the discretised architecture after the step (an arch record of the space).
+        cost_s: seconds the step cost (measured search time, not simulated).
+        info: diagnostics stored with the run (architecture-weight entropy, ...).
+    """
+
+    arch: Any
+    cost_s: float
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
-class OneShotSearch(abc.ABC):
-    """Weight-sharing search (DARTS, GDAS, ...) on a tabular space.
+class OneShotSearch(_Configurable, abc.ABC):
+    """Weight-sharing search (DARTS, GDAS, ...).
 
-    :meth:`steps` yields the discretised architecture after each search step together with
-    the simulated seconds the step cost; the runner queries the benchmark for each one.
+    :meth:`steps` yields a :class:`OneShotStep` after each search step (epoch): the
+    discretised architecture and what the step cost.  The runner looks each one up in the
+    benchmark and records it like an evaluation (the optimizer is never told table values).
     """
 
     name: ClassVar[str]
 
+    def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        """Prepare a fresh search on ``space``; must be called before :meth:`steps`."""
+        self._check_setup(space, rng)
+        self.space = space
+        self.rng = rng
+
     @abc.abstractmethod
-    def steps(self, space: SearchSpace, rng: np.random.Generator) -> Iterator[tuple[Any, float]]:
-        ...
+    def steps(self) -> Iterator[OneShotStep]:
+        """The search, one step at a time (a finite iterator)."""
+
+
+def make_optimizer(name: str, **params: Any) -> Optimizer | OneShotSearch:
+    """A new optimizer registered as ``name`` (or at the import path ``name``) with
+    hyper-parameters ``params`` (the rest at their defaults), validated.
+
+    Raises:
+        RegistryError: unknown name (the message lists the registered ones).
+        ValueError: an unknown hyper-parameter (the message lists the allowed ones) or a bad
+            value (the message names it and what is allowed).
+    """
+    from benchbench.registry import OPTIMIZERS
+
+    cls = OPTIMIZERS.load(name)
+    if not (inspect.isclass(cls) and issubclass(cls, (Optimizer, OneShotSearch))):
+        raise ValueError(f"optimizer {name!r} is {cls!r}, not an Optimizer or OneShotSearch "
+                         f"subclass")
+    sig = inspect.signature(cls.__init__)
+    allowed = [p for p in sig.parameters if p != "self"]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    bad = sorted(set(params) - set(allowed))
+    if bad and not takes_any:
+        raise ValueError(f"unknown hyper-parameter(s) {bad} for optimizer {name!r}; "
+                         f"allowed: {allowed}")
+    try:
+        opt = cls(**params)
+    except TypeError as e:
+        raise ValueError(f"cannot build optimizer {name!r} with {params}: {e}") from None
+    opt._validate()
+    return opt

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["RECORD_FIELDS", "RunManifest", "TrialInfo", "TrialRecord", "TrialValue"]
+__all__ = ["RECORD_FIELDS", "RECORD_FIELDS_V1", "RunManifest", "TrialInfo", "TrialRecord",
+           "TrialValue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +46,24 @@ class TrialValue:
         return self.objective if self.maximize else -self.objective
 
 
-#: Columns of a run's ``records.csv``, one row per evaluation.
+#: Columns of a run's ``records.csv``, one row per evaluation (study schema 2).
 RECORD_FIELDS: tuple[str, ...] = (
     "eval",             # 0-based evaluation counter within the run
     "arch_id",          # canonical cell id (NB201: official cell string)
-    "arch_index",       # official index in the space
+    "arch_index",       # index in the space; "" for a space that is not enumerable
     "fidelity",         # epochs
     "data_seed",        # recorded run that answered ("" for the seed mean)
     "objective",        # what the optimizer saw (validation metric, that seed)
     "cost_s",           # simulated seconds of this evaluation
     "sim_time_s",       # simulated clock after this evaluation
-    "incumbent_index",  # best by what the optimizer saw so far
+    "incumbent_index",  # index of the best by what the optimizer saw so far ("" if none)
     "incumbent_valid",  # incumbent's seed-mean value of the objective metric
     "incumbent_test",   # incumbent's seed-mean value of the test metric (reporting only)
+    "incumbent_id",     # id of the incumbent ("" before the first finite objective)
 )
+
+#: The columns benchbench 0.1 wrote (study schema 1): no ``incumbent_id``.
+RECORD_FIELDS_V1: tuple[str, ...] = RECORD_FIELDS[:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +72,23 @@ class TrialRecord:
 
     eval: int
     arch_id: str
-    arch_index: int
+    arch_index: int | None
     fidelity: int
     data_seed: int | None
     objective: float
     cost_s: float
     sim_time_s: float
-    incumbent_index: int
+    incumbent_index: int | None
     incumbent_valid: float
     incumbent_test: float
+    incumbent_id: str = ""
+
+    def row(self) -> tuple[Any, ...]:
+        """The CSV row (``None`` written as an empty field)."""
+        return tuple("" if v is None else v for v in (
+            self.eval, self.arch_id, self.arch_index, self.fidelity, self.data_seed,
+            self.objective, self.cost_s, self.sim_time_s, self.incumbent_index,
+            self.incumbent_valid, self.incumbent_test, self.incumbent_id))
 
 
 @dataclass
@@ -99,6 +112,8 @@ class RunManifest:
     finished: str = ""
     wall_s: float = math.nan
     result: dict[str, Any] = field(default_factory=dict)
+    #: sha256 of the run's ``records.csv`` as written (empty for 0.1 manifests).
+    records_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ import numpy as np
 from benchbench.api import (
     ArchLike,
     Benchmark,
+    BenchmarkCapabilities,
     BenchmarkError,
     Description,
     Evaluation,
@@ -26,7 +27,7 @@ from benchbench.api import (
     UnknownNameError,
     unknown,
 )
-from benchbench.spaces import SearchSpace, get_space
+from benchbench.spaces import EnumerableSpace, get_space, is_enumerable
 from tabular_data._format import COST, FORMAT, FORMAT_VERSION
 
 __all__ = ["TabularBenchmark"]
@@ -79,6 +80,8 @@ class TabularBenchmark(Benchmark):
     """
 
     kind = "tabular"
+    capabilities = BenchmarkCapabilities(data_seeds=True, trajectories=True, optimum=True,
+                                         cost_model=True, enumerable=True)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -100,7 +103,11 @@ class TabularBenchmark(Benchmark):
         self.source_kind = str(a["source_kind"])
         self.source_sha256 = str(a["source_sha256"])
         self.provenance = json.loads(a["provenance"])
-        self.space: SearchSpace = get_space(str(a["space"]))
+        space = get_space(str(a["space"]))
+        if not is_enumerable(space):
+            raise BenchmarkError(f"{self.path}: space {space.name!r} is not enumerable; a "
+                                 f"table needs one row per cell")
+        self.space: EnumerableSpace = space  # type: ignore[assignment]
         self._ds: dict[str, _Dataset] = {}
         for name, g in self._f["datasets"].items():
             metrics = tuple(Metric.from_dict(d) for d in json.loads(g.attrs["metrics"]))
@@ -168,6 +175,17 @@ class TabularBenchmark(Benchmark):
             m.setflags(write=False)
             self._masks[dataset] = m
         return m
+
+    def values(self, dataset: str, metric: str, *, epoch: int,
+               data_seed: int | None = None) -> np.ndarray:
+        """``metric`` at ``epoch`` for every row (official index order), shape ``(A,)``,
+        read-only; NaN where the row has no recorded run for ``data_seed`` (``None``: the
+        seed mean)."""
+        d = self._dataset(dataset)
+        self.metric(dataset, metric)
+        epoch = self.check_fidelity(dataset, epoch)
+        sl = self._slice(d, epoch, self._check_seed(d, data_seed))
+        return sl.values[:, d.names.index(metric)]
 
     def data_seeds(self, arch: ArchLike, dataset: str) -> tuple[int, ...]:
         d = self._dataset(dataset)
@@ -359,9 +377,6 @@ class TabularBenchmark(Benchmark):
 
     def __enter__(self) -> TabularBenchmark:
         return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"TabularBenchmark({str(self.path)!r}, name={self._name!r})"

@@ -496,10 +496,8 @@ def pooled_seed_std(bench: Any, dataset: str, metric: str, epoch: int) -> float:
     """The table's pooled seed-to-seed standard deviation of ``metric`` at ``epoch``:
     ``sqrt(mean over cells with >= 2 seeds of the unbiased per-cell variance)``.  For a table
     filled from functional classes, each class counts once."""
-    d = bench._dataset(dataset)
-    col = d.names.index(bench.metric(dataset, metric).name)
-    seeds = bench.seeds(dataset)
-    vals = np.column_stack([bench._slice(d, epoch, s).values[:, col] for s in seeds])
+    vals = np.column_stack([bench.values(dataset, metric, epoch=epoch, data_seed=s)
+                            for s in bench.seeds(dataset)])
     if _filled_from_classes(bench):
         vals = vals[np.unique(_class_ids(bench.space.name))]
     ok = np.sum(~np.isnan(vals), axis=1) >= 2

@@ -30,170 +30,24 @@ deterministic mode while training, which makes runs repeatable on the same GPU a
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import platform
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from benchbench.api import unknown
 from benchbench.nn._build import count_flops, count_params, get_builder, new_network
 from benchbench.nn._datasets import ImageData
 from benchbench.nn._torch import require_torch
+from benchbench.protocols import PROTOCOLS, TrainConfig, check_int, get_protocol
 from benchbench.rng import derive_seed
 
 torch = require_torch()
 
 __all__ = ["PROTOCOLS", "TrainConfig", "TrainResult", "Trainer", "TrainingRun", "get_protocol"]
-
-
-def _network_items(v: Any) -> tuple[tuple[str, Any], ...]:
-    if isinstance(v, Mapping):
-        v = v.items()
-    return tuple(sorted((str(k), x) for k, x in v))
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training protocol.  All fields keyword-only; every one can be overridden.
-
-    Attributes:
-        epochs: length of the schedule (the learning-rate curve spans it); a run may stop
-            earlier, and epoch ``e`` of it is the fidelity ``e``.
-        batch_size: training images per step.
-        optimizer: ``"sgd"`` or ``"rmsprop"``.
-        lr: peak learning rate; ``lr_min``: where the cosine ends.
-        schedule: ``"cosine"`` (per step, over ``epochs``) or ``"constant"``.
-        warmup_epochs: linear warm-up from 0 (per step).
-        momentum, nesterov: SGD / RMSProp momentum.
-        rmsprop_alpha, rmsprop_eps: RMSProp smoothing constant and epsilon.
-        weight_decay: L2 penalty on every parameter.
-        grad_clip: clip the gradient norm to this (``None``: no clipping).
-        label_smoothing: of the cross-entropy.
-        augment: apply the dataset's standard augmentation (random crop with its padding,
-            horizontal flip); the digits have none.
-        cutout: side of the Cutout square (0: none).
-        drop_path_prob: final drop-path probability (networks with a ``drop_path_prob``
-            attribute; increased linearly over the epochs, as DARTS does).
-        auxiliary_weight: weight of the auxiliary head's loss (networks that return
-            ``(logits, aux_logits)`` in train mode).
-        train_images: train on the first N images of a fixed permutation of the train split
-            (``None``: all).
-        network: options of the space's network builder (NB201: ``channels``,
-            ``cells_per_stage``).
-        eval_batch_size: images per evaluation forward pass.
-        threads: intra-op CPU threads while training (1 makes CPU runs reproducible across
-            machines with different core counts; ``None``: leave torch's setting).
-        init: ``"default"`` (PyTorch's scheme) or ``"gaussian"`` (see ``init_network``).
-    """
-
-    epochs: int = 200
-    batch_size: int = 256
-    optimizer: Literal["sgd", "rmsprop"] = "sgd"
-    lr: float = 0.1
-    lr_min: float = 0.0
-    schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_epochs: int = 0
-    momentum: float = 0.9
-    nesterov: bool = True
-    rmsprop_alpha: float = 0.9
-    rmsprop_eps: float = 1.0
-    weight_decay: float = 5e-4
-    grad_clip: float | None = None
-    label_smoothing: float = 0.0
-    augment: bool = True
-    cutout: int = 0
-    drop_path_prob: float = 0.0
-    auxiliary_weight: float = 0.0
-    train_images: int | None = None
-    network: tuple[tuple[str, Any], ...] = (("cells_per_stage", 5), ("channels", 16))
-    eval_batch_size: int = 1024
-    threads: int | None = 1
-    init: Literal["default", "gaussian"] = "default"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "network", _network_items(self.network))
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            _check_int(name, getattr(self, name), 1)
-        for name in ("warmup_epochs", "cutout"):
-            _check_int(name, getattr(self, name), 0)
-        if self.train_images is not None:
-            _check_int("train_images", self.train_images, 1)
-        if self.threads is not None:
-            _check_int("threads", self.threads, 1)
-        if self.optimizer not in ("sgd", "rmsprop"):
-            raise ValueError(f"optimizer must be 'sgd' or 'rmsprop', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if self.init not in ("default", "gaussian"):
-            raise ValueError(f"init must be 'default' or 'gaussian', got {self.init!r}")
-        for name in ("lr", "lr_min", "momentum", "weight_decay", "label_smoothing",
-                     "drop_path_prob", "auxiliary_weight", "rmsprop_eps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-        if not 0 <= self.rmsprop_alpha < 1:
-            raise ValueError(f"rmsprop_alpha must be in [0, 1), got {self.rmsprop_alpha!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
-        if self.warmup_epochs > self.epochs:
-            raise ValueError(f"warmup_epochs {self.warmup_epochs} > epochs {self.epochs}")
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes`` (unknown field names raise ``TypeError``)."""
-        return dataclasses.replace(self, **changes)
-
-    @property
-    def network_options(self) -> dict[str, Any]:
-        return dict(self.network)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["network"] = dict(self.network)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"unknown training setting(s) {bad}; allowed: {sorted(known)}")
-        return cls(**dict(d))
-
-
-def _check_int(name: str, v: Any, lo: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-
-
-PROTOCOLS: dict[str, TrainConfig] = {
-    "nb201": TrainConfig(),
-    "nb201-12": TrainConfig(epochs=12),
-    "nb101": TrainConfig(epochs=108, batch_size=256, optimizer="rmsprop", lr=0.2,
-                         momentum=0.9, nesterov=False, rmsprop_alpha=0.9, rmsprop_eps=1.0,
-                         weight_decay=1e-4,
-                         network=(("modules_per_stack", 3), ("stacks", 3),
-                                  ("stem_channels", 128))),
-    "darts": TrainConfig(epochs=600, batch_size=96, lr=0.025, nesterov=False,
-                         weight_decay=3e-4, grad_clip=5.0, cutout=16, drop_path_prob=0.2,
-                         auxiliary_weight=0.4,
-                         network=(("auxiliary", True), ("channels", 36), ("layers", 20))),
-    "digits": TrainConfig(epochs=12, batch_size=128, train_images=384, eval_batch_size=1024,
-                          network=(("cells_per_stage", 1), ("channels", 4))),
-}
-
-
-def get_protocol(name: str, **overrides: Any) -> TrainConfig:
-    """The published protocol ``name`` (see :data:`PROTOCOLS`) with ``overrides``."""
-    try:
-        cfg = PROTOCOLS[name]
-    except KeyError:
-        raise unknown("training protocol", name, sorted(PROTOCOLS)) from None
-    return cfg.replace(**overrides) if overrides else cfg
 
 
 @dataclass(frozen=True)
@@ -337,7 +191,7 @@ class TrainingRun:
     def advance(self, to_epoch: int) -> TrainResult:
         """Train up to ``to_epoch`` epochs (no-op if already there) and return the record."""
         cfg = self.trainer.config
-        _check_int("epoch", to_epoch, 1)
+        check_int("epoch", to_epoch, 1)
         if to_epoch > cfg.epochs:
             raise ValueError(f"epoch {to_epoch} is beyond the protocol's schedule of "
                              f"{cfg.epochs} epochs")
@@ -469,7 +323,7 @@ class Trainer:
 
     def start(self, arch: Any, seed: int) -> TrainingRun:
         """A fresh run of ``arch`` with ``seed`` (nothing trained yet)."""
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, 0)
         return TrainingRun(self, arch, int(seed))
 
     def train(self, arch: Any, seed: int, epochs: int | None = None) -> TrainResult:

@@ -29,6 +29,7 @@ import numpy as np
 from benchbench.api import (
     ArchLike,
     Benchmark,
+    BenchmarkCapabilities,
     Description,
     Evaluation,
     Fidelity,
@@ -41,7 +42,7 @@ from benchbench.api import (
 from benchbench.nn._datasets import TRAIN_DATASETS, ImageData, dataset_metrics, load_dataset
 from benchbench.nn._train import TrainConfig, Trainer, TrainingRun, TrainResult, get_protocol
 
-__all__ = ["TrainingBenchmark"]
+__all__ = ["TrainingBenchmark", "nb201_digits_training"]
 
 
 class TrainingBenchmark(Benchmark):
@@ -62,6 +63,9 @@ class TrainingBenchmark(Benchmark):
     """
 
     kind = "training"
+    #: Any seed trains; curves come from training (no recorded source); no known optimum.
+    capabilities = BenchmarkCapabilities(data_seeds=True, trajectories=False, optimum=False,
+                                         cost_model=True, enumerable=False)
 
     def __init__(self, space: Any = "nb201", *, protocol: TrainConfig | str = "nb201",
                  datasets: Sequence[str] | None = None, data_dir: str | Path | None = None,
@@ -219,3 +223,12 @@ class TrainingBenchmark(Benchmark):
                       datasets=s["datasets"], data_dir=s["data_dir"], device=s["device"],
                       mean_seeds=s["mean_seeds"], max_live_runs=s["max_live_runs"],
                       name=s["name"])
+
+
+def nb201_digits_training(*, device: str = "cpu", mean_seeds: Sequence[int] = (0, 1),
+                          max_live_runs: int = 8) -> TrainingBenchmark:
+    """NB201 cells trained for real on the bundled digits with the ``digits`` protocol: the
+    setting the embedded ``nb201-digits`` table was built with (same metrics and epochs)."""
+    return TrainingBenchmark("nb201", protocol="digits", datasets=("digits",), device=device,
+                             mean_seeds=mean_seeds, max_live_runs=max_live_runs,
+                             name="nb201-digits-train")

@@ -1,19 +1,28 @@
-"""Search spaces: plain arch records, parsing / formatting, canonical ids, sampling."""
+"""Search spaces: plain arch records, parsing / formatting, canonical ids, sampling.
+
+Spaces are registered by name in :data:`benchbench.registry.SPACES`; :func:`get_space` opens
+one by name or import path (``"mypkg.spaces:MySpace"``).
+"""
 
 from __future__ import annotations
 
-from benchbench.api import unknown
-from benchbench.spaces._base import CategoricalSpace, SearchSpace
+from benchbench.spaces._base import (
+    CategoricalSpace,
+    EnumerableSpace,
+    SearchSpace,
+    is_enumerable,
+)
 from benchbench.spaces.nb201 import NB201Arch, NB201Space
 
-__all__ = ["CategoricalSpace", "NB201Arch", "NB201Space", "SearchSpace", "get_space"]
+__all__ = ["CategoricalSpace", "EnumerableSpace", "NB201Arch", "NB201Space", "SearchSpace",
+           "get_space", "is_enumerable"]
 
-_SPACES = {"nb201": NB201Space}
 
+def get_space(name: str | SearchSpace) -> SearchSpace:
+    """The search space registered as ``name`` (``"nb201"``), or built from an import path
+    ``"package.module:Class"``; a space object is returned as it is."""
+    if isinstance(name, SearchSpace):
+        return name
+    from benchbench.registry import SPACES
 
-def get_space(name: str) -> SearchSpace:
-    """The search space called ``name`` (``"nb201"``)."""
-    try:
-        return _SPACES[name]()
-    except KeyError:
-        raise unknown("search space", name, sorted(_SPACES)) from None
+    return SPACES.create(name)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from benchbench.api import UnknownNameError, unknown
-from benchbench.spaces._base import CategoricalSpace, SearchSpace
+from benchbench.spaces._base import CategoricalSpace, EnumerableSpace
 
 __all__ = ["EDGES", "NB201Arch", "NB201Space", "N_EDGES", "N_OPS", "OPS"]
 
@@ -192,7 +192,7 @@ def _class_ids(kind: str) -> np.ndarray:
     return out
 
 
-class NB201Space(SearchSpace[NB201Arch]):
+class NB201Space(EnumerableSpace[NB201Arch]):
     """The 15,625-cell NB201 space.  Stateless; all randomness comes from the caller."""
 
     name = "nb201"
@@ -222,9 +222,10 @@ class NB201Space(SearchSpace[NB201Arch]):
     def arch_id(self, arch: NB201Arch) -> str:
         return _code_strings()[arch.code]
 
-    def format(self, arch: NB201Arch) -> str:
-        """The official cell string."""
-        return self.arch_id(arch)
+    def canonical_id(self, arch: NB201Arch) -> str:
+        """The cell string of the smallest official index in ``arch``'s NB201 equivalence
+        class (isomorphic cells, as NB201's ``get_unique_str`` relation defines them)."""
+        return self.arch_id(self.from_index(self.class_id(arch, "nb201")))
 
     def index(self, arch: NB201Arch) -> int:
         return int(_order()[1][arch.code])

@@ -1,0 +1,395 @@
+"""The study folder: the one writer and reader of ``study.json``, manifests and records.
+
+Layout (schema :data:`SCHEMA_VERSION`)::
+
+    DIR/study.json                                   what the study is (see below)
+    DIR/runs/<label>/seed-<seed:06d>/manifest.json   RunManifest.to_dict()
+    DIR/runs/<label>/seed-<seed:06d>/records.csv     header = RECORD_FIELDS, one row per eval
+
+``study.json`` holds ``schema``; the fixed setting of every run (benchmark with its data
+sha256, dataset, objective, test metric, fidelity, noise, budget, transfer datasets); the
+metrics of the dataset with their split and **direction** (:meth:`StudyStore.metric`); the
+algorithms (label -> algorithm and parameters) and seeds planned so far; the benchmark's
+optimum; the commands that wrote it; versions and times.
+
+Folders written by benchbench 0.1 (schema 1: no ``schema`` key, records without
+``incumbent_id``) are read and migrated in memory; extending one with new runs is refused
+with a one-line error saying to use a new folder.
+
+Every file is written through a temporary file with a unique name and ``os.replace``, so a
+reader never sees a torn file, and one writer at a time holds the folder's lock
+(:meth:`StudyStore.lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbench.api import Direction, Metric
+from benchbench.trial import RECORD_FIELDS, RECORD_FIELDS_V1, RunManifest
+
+__all__ = [
+    "MANIFEST_FILE",
+    "RECORDS_FILE",
+    "SCHEMA_VERSION",
+    "STUDY_FILE",
+    "RunFiles",
+    "StoreError",
+    "StudyStore",
+    "atomic_write",
+    "check_label",
+    "check_seed",
+    "json_default",
+    "records_csv",
+]
+
+#: Version of the study-folder layout this code writes (0.1 wrote 1, implicitly).
+SCHEMA_VERSION = 2
+STUDY_FILE = "study.json"
+MANIFEST_FILE = "manifest.json"
+RECORDS_FILE = "records.csv"
+_LOCK_FILE = ".lock"
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+_MAX_SEED = 2**63 - 1
+
+
+class StoreError(ValueError):
+    """A study folder that cannot be read or written as asked (the message says why)."""
+
+
+def check_label(label: str) -> str:
+    """An algorithm label usable as a folder name (no path separators, no ``..``)."""
+    if not isinstance(label, str) or not _LABEL.match(label) or ".." in label:
+        raise StoreError(f"bad algorithm label {label!r}: use 1-64 letters, digits, '.', '_', "
+                         f"'+' or '-', starting with a letter or digit (it names a folder)")
+    return label
+
+
+def check_seed(seed: Any) -> int:
+    """A run seed: an int in ``0 .. 2**63 - 1``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= int(seed) <= _MAX_SEED:
+        raise StoreError(f"bad seed {seed!r}: seeds are ints in 0..{_MAX_SEED}")
+    return int(seed)
+
+
+def json_default(o: Any) -> Any:
+    """JSON for numpy scalars and other objects (their ``str``)."""
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a uniquely named temporary file in the same folder
+    and ``os.replace`` (readers see the old or the new file, never a torn one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if isinstance(data, str):
+            tmp.write_text(data)
+        else:
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def records_csv(records: Sequence[Sequence[Any]]) -> str:
+    """``records.csv`` text: the :data:`RECORD_FIELDS` header and one row per record."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RECORD_FIELDS)
+    w.writerows(records)
+    return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """Where one run's files are.
+
+    Attributes:
+        label: algorithm label (folder name).
+        seed: run seed from the folder name (``None`` if the name is not ``seed-N``).
+        path: the run folder.
+        rel: its path relative to the study folder (POSIX).
+    """
+
+    label: str
+    seed: int | None
+    path: Path
+    rel: str
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+    @property
+    def records(self) -> Path:
+        return self.path / RECORDS_FILE
+
+
+class StudyStore:
+    """Read and write one study folder.
+
+    Args:
+        path: the study folder (need not exist yet).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._spec: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------- layout
+    @property
+    def study_file(self) -> Path:
+        return self.path / STUDY_FILE
+
+    def run_path(self, label: str, seed: int) -> Path:
+        """The folder of run (``label``, ``seed``), validated so it cannot leave the study."""
+        return self.path / "runs" / check_label(label) / f"seed-{check_seed(seed):06d}"
+
+    def exists(self) -> bool:
+        """Whether the folder holds a ``study.json``."""
+        return self.study_file.is_file()
+
+    # --------------------------------------------------------------------- spec
+    def read_spec(self, *, raw: bool = False) -> dict[str, Any]:
+        """``study.json`` as a dict, migrated to the current schema in memory (``{}`` when
+        there is none).
+
+        Raises:
+            StoreError: the file is not valid JSON or not an object, or is of a newer schema.
+        """
+        p = self.study_file
+        if not p.is_file():
+            return {}
+        data = p.read_bytes()
+        try:
+            spec = json.loads(data)
+        except ValueError as e:
+            raise StoreError(f"corrupt {STUDY_FILE} in {str(self.path)!r}: {e}") from None
+        if not isinstance(spec, dict):
+            raise StoreError(f"{STUDY_FILE} in {str(self.path)!r} is not a JSON object")
+        if raw:
+            return spec
+        return migrate_spec(spec, where=str(self.path))
+
+    def spec_bytes(self) -> bytes:
+        """The raw bytes of ``study.json`` (``b""`` if absent), for checksums."""
+        return self.study_file.read_bytes() if self.study_file.is_file() else b""
+
+    def write_spec(self, spec: Mapping[str, Any]) -> None:
+        """Write ``study.json`` (atomically, at the current schema)."""
+        doc = {"schema": SCHEMA_VERSION, **{k: v for k, v in spec.items() if k != "schema"}}
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.study_file, json.dumps(doc, indent=1, default=json_default))
+
+    def metrics(self, spec: Mapping[str, Any] | None = None) -> dict[str, Metric]:
+        """The study dataset's metrics by name, as recorded in ``study.json``."""
+        spec = self.read_spec() if spec is None else spec
+        out: dict[str, Metric] = {}
+        for d in spec.get("metrics") or []:
+            try:
+                m = Metric.from_dict(d)
+            except (KeyError, TypeError, ValueError):
+                continue
+            out[m.name] = m
+        return out
+
+    def metric(self, name: str, spec: Mapping[str, Any] | None = None) -> Metric | None:
+        """The recorded :class:`Metric` ``name`` (``None`` if ``study.json`` lacks it)."""
+        return self.metrics(spec).get(name)
+
+    def maximize(self, name: str, spec: Mapping[str, Any] | None = None) -> bool:
+        """Whether larger values of metric ``name`` are better, as recorded with the study.
+
+        Raises:
+            StoreError: the study does not record the metric's direction.
+        """
+        m = self.metric(name, spec)
+        if m is None:
+            raise StoreError(f"{str(self.path)!r}: {STUDY_FILE} records no direction for "
+                             f"metric {name!r}")
+        return m.direction is Direction.MAXIMIZE
+
+    # --------------------------------------------------------------------- runs
+    def iter_runs(self) -> Iterator[RunFiles]:
+        """Every run folder ``runs/<label>/<run>/``, sorted by label then folder name."""
+        runs = self.path / "runs"
+        if not runs.is_dir():
+            return
+        for alg in sorted(p for p in runs.iterdir() if p.is_dir()):
+            for run in sorted(p for p in alg.iterdir() if p.is_dir()):
+                try:
+                    seed: int | None = int(run.name.removeprefix("seed-"))
+                except ValueError:
+                    seed = None
+                yield RunFiles(alg.name, seed, run, run.relative_to(self.path).as_posix())
+
+    def read_manifest(self, run: RunFiles) -> tuple[bytes, dict[str, Any]]:
+        """(raw bytes, parsed dict) of a run's manifest.
+
+        Raises:
+            StoreError: missing, not JSON, or not an object.
+        """
+        if not run.manifest.is_file():
+            raise StoreError("no manifest.json")
+        raw = run.manifest.read_bytes()
+        try:
+            doc = json.loads(raw)
+        except ValueError as e:
+            raise StoreError(f"corrupt manifest.json ({e})") from None
+        if not isinstance(doc, dict):
+            raise StoreError("corrupt manifest.json (not a JSON object)")
+        return raw, doc
+
+    def write_manifest(self, manifest: RunManifest, label: str, seed: int) -> None:
+        d = self.run_path(label, seed)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d / MANIFEST_FILE,
+                     json.dumps(manifest.to_dict(), indent=1, default=json_default))
+
+    def write_records(self, records: Sequence[Sequence[Any]], label: str, seed: int) -> str:
+        """Write a run's ``records.csv``; returns its sha256 (for the manifest)."""
+        text = records_csv(records)
+        d = self.run_path(label, seed)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d / RECORDS_FILE, text)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def read_records_raw(self, run: RunFiles) -> tuple[tuple[str, ...], bytes, bytes]:
+        """(fields, body without header, whole file) of a run's ``records.csv``.
+
+        ``fields`` is :data:`RECORD_FIELDS` or the 0.1 layout :data:`RECORD_FIELDS_V1`.
+
+        Raises:
+            StoreError: missing file or an unknown header.
+        """
+        if not run.records.is_file():
+            raise StoreError("no records.csv")
+        raw = run.records.read_bytes()
+        head, _, body = raw.partition(b"\n")
+        fields = tuple(head.rstrip(b"\r").decode("utf-8", "replace").split(","))
+        if fields not in (RECORD_FIELDS, RECORD_FIELDS_V1):
+            raise StoreError("corrupt records.csv: header is not RECORD_FIELDS")
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        return fields, body, raw
+
+    def read_records(self, run: RunFiles) -> Any:
+        """A run's records as a pandas DataFrame with the :data:`RECORD_FIELDS` columns
+        (0.1 records get an empty ``incumbent_id``)."""
+        import pandas as pd
+
+        fields, body, _ = self.read_records_raw(run)
+        df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields),
+                         dtype={"arch_id": str, "incumbent_id": str}, keep_default_na=False,
+                         na_values={c: [""] for c in fields if c not in
+                                    ("arch_id", "incumbent_id")})
+        if "incumbent_id" not in df:
+            df["incumbent_id"] = ""
+        return df[list(RECORD_FIELDS)]
+
+    def run_status(self, label: str, seed: int, config_hash: str) -> str | None:
+        """``"done"`` if run (``label``, ``seed``) finished with ``config_hash``, ``None`` if
+        it has not run or did not finish (a torn manifest counts as not run).
+
+        Raises:
+            StoreError: a run with a different configuration is in its place.
+        """
+        p = self.run_path(label, seed) / MANIFEST_FILE
+        if not p.is_file():
+            return None
+        try:
+            man = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+        if man.get("config_hash") != config_hash:
+            raise StoreError(
+                f"{p} holds run {label}/seed-{seed:06d} with a different configuration "
+                f"(hash {man.get('config_hash')} != {config_hash}); refusing to mix them: "
+                f"use another output folder")
+        return "done" if man.get("status") == "done" else None
+
+    # --------------------------------------------------------------------- lock
+    @contextlib.contextmanager
+    def lock(self, command: str = "") -> Iterator[None]:
+        """Hold the folder's writer lock (an OS-level ``flock``) while the block runs.
+
+        Raises:
+            StoreError: another process holds it (the message names its PID and command).
+        """
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        p = self.path / _LOCK_FILE
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+                raise StoreError(f"study folder {str(self.path)!r} is in use by another "
+                                 f"writer ({holder or 'unknown process'}); wait for it or use "
+                                 f"another folder") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()}: {command or '?'}".encode()[:4000], 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def migrate_spec(spec: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
+    """A ``study.json`` dict at the current schema.
+
+    Schema 1 (benchbench 0.1) had no ``schema`` key and the same other keys; migration only
+    sets ``schema`` (kept as ``migrated_from`` too) and fills defaults.
+
+    Raises:
+        StoreError: a schema newer than this code reads.
+    """
+    out = dict(spec)
+    version = out.get("schema", 1)
+    if not isinstance(version, int) or version < 1:
+        raise StoreError(f"{where}: {STUDY_FILE} has a bad schema {version!r}")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{where}: {STUDY_FILE} has schema {version}, newer than this "
+                         f"benchbench reads ({SCHEMA_VERSION}): upgrade benchbench")
+    if version < SCHEMA_VERSION:
+        out["migrated_from"] = version
+        out.setdefault("transfer", [])
+    out["schema"] = SCHEMA_VERSION
+    out.setdefault("metrics", [])
+    return out
+
+
+def optimum_value(spec: Mapping[str, Any], which: str) -> float:
+    """The recorded seed-mean optimum of the objective (``"objective"``) or the test metric
+    (``"test_metric"``); NaN when not recorded."""
+    entry = (spec.get("optimum") or {}).get(which) or {}
+    value = entry.get("value") if isinstance(entry, Mapping) else None
+    return math.nan if value is None else float(value)
