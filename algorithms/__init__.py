@@ -29,14 +29,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbench.optimizer import OneShotSearch, Optimizer, make_optimizer
-
 from algorithms._common import SearchExhaustedError
 from algorithms._evolution import RegularizedEvolution
 from algorithms._local_search import LocalSearch
 from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
 from algorithms._random import RandomSearch
 from algorithms._reinforce import Reinforce
+from benchbench.optimizer import OneShotSearch, Optimizer, make_optimizer
 
 __all__ = [
     "NASWOT",

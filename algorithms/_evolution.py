@@ -6,10 +6,9 @@ import math
 from collections import deque
 from typing import Any, ClassVar
 
+from algorithms._common import UniformStream
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
-
-from algorithms._common import UniformStream
 
 __all__ = ["RegularizedEvolution"]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+from algorithms._common import sample_unseen, worst_if_nan
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
-
-from algorithms._common import sample_unseen, worst_if_nan
 
 __all__ = ["LocalSearch"]
 

@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from algorithms._common import sample_unseen
 from algorithms._evolution import RegularizedEvolution
-from benchbench.spaces import is_enumerable
 from benchbench.optimizer import Optimizer, check_param
+from benchbench.spaces import is_enumerable
 from benchbench.trial import TrialInfo, TrialValue
 
 __all__ = ["NASWOT", "ZeroCostWarmStartRE"]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from algorithms._common import sample_unseen
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
-
-from algorithms._common import sample_unseen
 
 __all__ = ["RandomSearch"]
 

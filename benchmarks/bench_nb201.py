@@ -30,7 +30,7 @@ def child(code: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def rate(fn, n: int) -> float:  # noqa: ANN001
+def rate(fn, n: int) -> float:
     t = time.perf_counter()
     fn(n)
     return n / (time.perf_counter() - t)

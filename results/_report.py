@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from results._aggregate import final_values
 from results._analysis import (
     METRICS,
     compute_table,
@@ -33,7 +34,6 @@ from results._analysis import (
     summary_frame,
     transfer_table,
 )
-from results._aggregate import final_values
 from results._stats import bootstrap_mean_ci
 from results._store import Study, load_studies
 from results._tables import Table, to_csv, to_latex, to_markdown

@@ -164,8 +164,8 @@ def test_registry_names_and_classes() -> None:
     # every registered optimizer must declare its bad and non-default hyper-parameters
     assert set(BAD_PARAMS) == set(OPTIMIZERS) == set(OTHER_PARAMS)
     # the proxy-guided ones are exactly those taking precomputed scores
-    assert PROXY_GUIDED == {n for n, c in OPTIMIZERS.items()
-                            if "scores" in c().get_params()}
+    assert {n for n, c in OPTIMIZERS.items()
+                            if "scores" in c().get_params()} == PROXY_GUIDED
 
 
 def test_get_optimizer_errors() -> None:

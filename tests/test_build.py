@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from benchbench.api import MissingDataError  # noqa: E402
-from benchbench.nn._train import get_protocol  # noqa: E402
-from benchbench.spaces import NB201Space  # noqa: E402
-from tabular_data import TabularBenchmark  # noqa: E402
-from tabular_data._build import (  # noqa: E402
+from benchbench.api import MissingDataError
+from benchbench.nn._train import get_protocol
+from benchbench.spaces import NB201Space
+from tabular_data import TabularBenchmark
+from tabular_data._build import (
     assemble_table,
     build_status,
     build_table,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bz2
 import json
-import pickle
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path

@@ -248,4 +248,4 @@ def test_local_datasets_read_standard_files(tmp_path: Path) -> None:
                      "labels": [int(v) for v in rng.integers(1, 1001, 300)]}, f)
     b = load_batch("imagenet16-120", batch_size=8, seed=0, root=tmp_path)
     assert b.x.shape == (8, 3, 16, 16) and b.num_classes == 120
-    assert 0 <= int(b.y.min()) and int(b.y.max()) < 120
+    assert int(b.y.min()) >= 0 and int(b.y.max()) < 120

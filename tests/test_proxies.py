@@ -75,7 +75,7 @@ def layer_weights(net):
 
 
 def test_names_and_aliases() -> None:
-    assert len(PROXIES) == 12 and DATA_INDEPENDENT <= set(PROXIES)
+    assert len(PROXIES) == 12 and set(PROXIES) >= DATA_INDEPENDENT
     assert canonical_proxy("naswot") == "nwot" and canonical_proxy("jacov") == "jacob_cov"
     with pytest.raises(KeyError, match="synflow"):
         canonical_proxy("synflo")

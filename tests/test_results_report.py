@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_results_fixtures import nb201_table, write_study
 
 import results
 from benchbench.runner import run_study
 from tabular_data import TabularBenchmark, import_nb201
-from test_results_fixtures import nb201_table, write_study
 
 C10V_BEST_VALID = 91.60666665   # NB201 fact (paper: 91.61), c10v_valid_acc
 C100_BEST_VALTEST = 73.5033     # NB201 fact, c100_valtest_acc_mean

@@ -141,7 +141,7 @@ def test_budget_in_simulated_seconds(flat: TabularBenchmark, tmp_path: Path) -> 
 
 
 def test_bad_settings_are_refused(flat: TabularBenchmark, tmp_path: Path) -> None:
-    def plan(**kw):  # noqa: ANN202
+    def plan(**kw):
         args = dict(dataset="cifar10-valid", algorithms={"rs": {}}, seeds=[0], max_evals=5)
         args.update(kw)
         return plan_study(flat, **args)

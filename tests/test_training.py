@@ -14,10 +14,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from benchbench.api import Evaluation, MissingDataError, UnknownNameError  # noqa: E402
-from benchbench.nn._datasets import load_dataset  # noqa: E402
-from benchbench.nn._train import PROTOCOLS, TrainConfig, Trainer, get_protocol  # noqa: E402
-from benchbench.nn._training_benchmark import TrainingBenchmark  # noqa: E402
+from benchbench.api import Evaluation, MissingDataError, UnknownNameError
+from benchbench.nn._datasets import load_dataset
+from benchbench.nn._train import PROTOCOLS, TrainConfig, Trainer, get_protocol
+from benchbench.nn._training_benchmark import TrainingBenchmark
 
 REPO = Path(__file__).resolve().parents[1]
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"

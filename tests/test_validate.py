@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from benchbench.nn._train import get_protocol  # noqa: E402
-from benchbench.trial import RECORD_FIELDS  # noqa: E402
-from tabular_data import TabularBenchmark  # noqa: E402
-from tabular_data._build import (  # noqa: E402
+from benchbench.nn._train import get_protocol
+from benchbench.trial import RECORD_FIELDS
+from tabular_data import TabularBenchmark
+from tabular_data._build import (
     build_table,
     incumbents_from_runs,
     pooled_seed_std,

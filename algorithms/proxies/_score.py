@@ -133,14 +133,14 @@ def _score_task(config: dict[str, Any], arch_id: str, seed: int,
     try:
         results = {p: (r.value, r.seconds, "") for p, r in compute_proxies(
             builder, arch, batch, proxies=proxies, seed=seed, arch_key=arch_id).items()}
-    except Exception:  # noqa: BLE001 - isolate the failing proxy: one at a time
+    except Exception:
         results = {}
         for p in proxies:
             try:
                 r = compute_proxies(builder, arch, batch, proxies=[p], seed=seed,
                                     arch_key=arch_id)[p]
                 results[p] = (r.value, r.seconds, "")
-            except Exception as e:  # noqa: BLE001 - recorded as data, the sweep goes on
+            except Exception as e:
                 results[p] = (math.nan, math.nan, f"{type(e).__name__}: {e}"[:500])
     cell_s, cell_cpu = time.perf_counter() - t0, time.process_time() - c0
     index = space.index(arch)
