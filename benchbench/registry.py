@@ -239,7 +239,7 @@ class Registry(Generic[T]):
         with self._lock:
             if name in self._loaded:
                 return self._loaded[name]
-            entry = self._entries.get(name)  # type: ignore[arg-type]
+            entry = self._entries.get(name)
             if entry is None:
                 err = unknown(self.kind, name, self.names())
                 raise RegistryError(str(err) + " (or an import path 'package.module:Name')")

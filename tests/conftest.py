@@ -32,3 +32,14 @@ def nb201_flat(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def nats_sample_dir(shared_data: Path) -> Path:
     return require(shared_data / "nb201" / "nats_tss_official_sample")
+
+
+@pytest.fixture(scope="session")
+def naslib_score_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A score directory (``benchbench proxies score`` layout) of NASLib's independent
+    CIFAR-10 zero-cost scores of 725 NB201 cells, for the proxy-guided optimizers; skips when
+    the NASLib file is absent."""
+    from algorithms.proxies import import_naslib_scores
+
+    src = require(shared_data / "nb201" / "zc_scores_725.json")
+    return import_naslib_scores(src, "cifar10", tmp_path_factory.mktemp("zc") / "cifar10")

@@ -6,6 +6,8 @@ one by name or import path (``"mypkg.spaces:MySpace"``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from benchbench.spaces._base import (
     CategoricalSpace,
     EnumerableSpace,
@@ -18,11 +20,14 @@ __all__ = ["CategoricalSpace", "EnumerableSpace", "NB201Arch", "NB201Space", "Se
            "get_space", "is_enumerable"]
 
 
-def get_space(name: str | SearchSpace) -> SearchSpace:
+def get_space(name: str | SearchSpace[Any]) -> SearchSpace[Any]:
     """The search space registered as ``name`` (``"nb201"``), or built from an import path
     ``"package.module:Class"``; a space object is returned as it is."""
     if isinstance(name, SearchSpace):
         return name
     from benchbench.registry import SPACES
 
-    return SPACES.create(name)
+    space = SPACES.create(name)
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"search space {name!r} built {type(space).__name__}, not a SearchSpace")
+    return space

@@ -40,7 +40,7 @@ OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", 
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 N_OPS = len(OPS)
 N_EDGES = len(EDGES)
-N_CELLS = N_OPS**N_EDGES
+N_CELLS: int = N_OPS**N_EDGES
 _POW = tuple(N_OPS**e for e in range(N_EDGES))
 _OP_INDEX = {o: i for i, o in enumerate(OPS)}
 
@@ -235,7 +235,7 @@ class NB201Space(EnumerableSpace[NB201Arch]):
             raise UnknownNameError(f"NB201 index {index} out of range; allowed: 0..{N_CELLS - 1}")
         return _archs()[int(_order()[0][index])]
 
-    def indices(self, archs: Sequence[Any]) -> np.ndarray:
+    def indices(self, archs: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Official indices of many archs (records, strings or indices), shape ``(n,)``."""
         if isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
             if archs.size and (archs.min() < 0 or archs.max() >= N_CELLS):
@@ -255,7 +255,8 @@ class NB201Space(EnumerableSpace[NB201Arch]):
         """Change the op of one uniformly chosen edge to a uniformly chosen *other* op."""
         edge = int(rng.integers(N_EDGES))
         new = (arch.ops[edge] + 1 + int(rng.integers(N_OPS - 1))) % N_OPS
-        return _archs()[arch.code + (new - arch.ops[edge]) * _POW[edge]]
+        code: int = arch.code + (new - arch.ops[edge]) * _POW[edge]
+        return _archs()[code]
 
     def neighbours(self, arch: NB201Arch) -> list[NB201Arch]:
         """The 24 cells that differ in exactly one edge (edge-major, op-minor order)."""
