@@ -1,7 +1,11 @@
-"""PyTorch networks of each search space, seeded initialisation and data batches.
+"""PyTorch networks of each search space, seeded initialisation, the image data, the trainer
+and the real-training benchmark.
 
-torch only (the ``torch`` extra): ``import benchbench`` never imports this package.  Shared by
-the zero-cost proxies and the real-training backend.
+torch only (the ``torch`` extra): ``import benchbench`` never imports this package, and
+importing it without torch raises ``ImportError`` naming the extra.  Shared by the zero-cost
+proxies (networks, :func:`load_batch`) and the real-training backend (:class:`Trainer`,
+:class:`TrainingBenchmark`).  The protocols (:class:`TrainConfig`, :data:`PROTOCOLS`,
+:func:`get_protocol`) live in the torch-free :mod:`benchbench.protocols` and are re-exported.
 """
 
 from __future__ import annotations
@@ -21,35 +25,49 @@ from benchbench.nn._build import (
     registered_builders,
     torch_threads,
 )
-from benchbench.nn._data import BATCH_SOURCES, Batch, load_batch
+from benchbench.nn._data import (
+    BATCH_SOURCES,
+    EVAL_SPLITS,
+    TRAIN_DATASETS,
+    Batch,
+    ImageData,
+    dataset_metrics,
+    load_batch,
+    load_dataset,
+)
 from benchbench.nn._nb201 import NB201Cell, NB201Network, ResNetBasicBlock, build_nb201
+from benchbench.nn._train import Trainer, TrainingRun, TrainResult
+from benchbench.nn._training_benchmark import TrainingBenchmark, nb201_digits_training
+from benchbench.protocols import PROTOCOLS, TrainConfig, get_protocol
 
 register_builder("nb201", build_nb201)
 
 __all__ = [
     "BATCH_SOURCES",
+    "EVAL_SPLITS",
     "PROTOCOLS",
     "TRAIN_DATASETS",
     "Batch",
     "Builder",
     "ImageData",
+    "NB201Cell",
+    "NB201Network",
+    "ResNetBasicBlock",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "TrainingBenchmark",
     "TrainingRun",
-    "dataset_metrics",
-    "get_protocol",
-    "load_dataset",
-    "NB201Cell",
-    "NB201Network",
-    "ResNetBasicBlock",
     "build_nb201",
     "count_flops",
     "count_params",
+    "dataset_metrics",
     "get_builder",
+    "get_protocol",
     "init_network",
     "load_batch",
+    "load_dataset",
+    "nb201_digits_training",
     "new_network",
     "register_builder",
     "registered_builders",

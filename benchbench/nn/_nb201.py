@@ -13,8 +13,9 @@ per stage; NB201 used ``C=16, N=5``):
 A cell is a DAG on 4 nodes: node 0 is the cell input, node ``j`` is the sum over ``i < j`` of
 ``op_{j<-i}(node_i)`` and node 3 is the output.  Ops: ``nor_conv_kxk`` is
 ``ReLU-Conv(kxk, bias=False)-BN``; ``avg_pool_3x3`` is ``AvgPool(3, stride 1, padding 1,
-count_include_pad=False)`` (computed as a depthwise box filter, see :class:`AvgPool3x3`); ``skip_connect`` is the identity; ``none`` outputs zeros (kept in
-the graph, as NB201 does, so that it contributes nothing but still costs a multiply).
+count_include_pad=False)`` (computed as a depthwise box filter, see :class:`AvgPool3x3`);
+``skip_connect`` is the identity; ``none`` outputs zeros (kept in the graph, as NB201 does, so
+that it contributes nothing but still costs a multiply).
 Every BatchNorm is affine and tracks running statistics.
 
 The parameter count of this network equals NB201's ``params`` column (tested on hundreds of

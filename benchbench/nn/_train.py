@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.nn._build import count_flops, count_params, get_builder, new_network
-from benchbench.nn._datasets import ImageData
+from benchbench.nn._data import ImageData
 from benchbench.nn._torch import require_torch
 from benchbench.protocols import PROTOCOLS, TrainConfig, check_int, get_protocol
 from benchbench.rng import derive_seed

@@ -39,8 +39,9 @@ from benchbench.api import (
     Trajectory,
     unknown,
 )
-from benchbench.nn._datasets import TRAIN_DATASETS, ImageData, dataset_metrics, load_dataset
-from benchbench.nn._train import TrainConfig, Trainer, TrainingRun, TrainResult, get_protocol
+from benchbench.nn._data import TRAIN_DATASETS, ImageData, dataset_metrics, load_dataset
+from benchbench.nn._train import Trainer, TrainingRun, TrainResult
+from benchbench.protocols import TrainConfig, get_protocol
 
 __all__ = ["TrainingBenchmark", "nb201_digits_training"]
 
