@@ -59,8 +59,7 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from benchbench.nn._datasets import load_dataset
-    from benchbench.nn._train import Trainer, get_protocol
+    from benchbench.nn import Trainer, get_protocol, load_dataset
     from benchbench.spaces import NB201Space
 
     torch.set_num_threads(1)
@@ -96,7 +95,7 @@ def main() -> None:
     if a.builder:
         import tempfile
 
-        from tabular_data._build import build_table
+        from tabular_data import build_table
 
         print(f"\nbuilder, {a.cells} cells x 2 seeds")
         for w in (1, 2):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tabular_data._benchmark import TabularBenchmark
-from tabular_data._store import EMBEDDED, data_root, list_tables, resolve_table
+from tabular_data._root import EMBEDDED, data_root, list_tables, resolve_table
 
 __all__ = ["TABLES", "TableBackend"]
 

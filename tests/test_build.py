@@ -14,10 +14,10 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from benchbench.api import MissingDataError
-from benchbench.nn._train import get_protocol
+from benchbench.protocols import get_protocol
 from benchbench.spaces import NB201Space
-from tabular_data import TabularBenchmark
-from tabular_data._build import (
+from tabular_data import (
+    TabularBenchmark,
     assemble_table,
     build_status,
     build_table,

@@ -15,9 +15,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from benchbench.api import Evaluation, MissingDataError, UnknownNameError
-from benchbench.nn._datasets import load_dataset
-from benchbench.nn._train import PROTOCOLS, TrainConfig, Trainer, get_protocol
-from benchbench.nn._training_benchmark import TrainingBenchmark
+from benchbench.nn import (
+    PROTOCOLS,
+    TrainConfig,
+    Trainer,
+    TrainingBenchmark,
+    get_protocol,
+    load_batch,
+    load_dataset,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
@@ -100,6 +106,32 @@ def _write_cifar10(root: Path, per_batch: int = 8) -> None:
             pickle.dump(blob, f)
 
 
+def _rows_of(batch_x, pool_x) -> np.ndarray:
+    """For each batch image, the index of the nearest image of ``pool_x`` (and check it is
+    the same image, standardised the same way, to float32 rounding)."""
+    d = torch.cdist(batch_x.flatten(1).double(), pool_x.flatten(1).double())
+    dist, idx = d.min(dim=1)
+    assert float(dist.max()) < 1e-4, dist
+    return idx.numpy()
+
+
+def test_batches_are_cut_from_the_training_datasets(tmp_path: Path) -> None:
+    """One reader and one normalisation: a proxy batch holds images of the dataset the
+    trainer reads, standardised as the trainer standardises them, with their labels."""
+    _write_cifar10(tmp_path)
+    full = load_dataset("cifar10", tmp_path)
+    b = load_batch("cifar10", batch_size=8, seed=0, root=tmp_path)
+    rows = _rows_of(b.x, full.normalise(full.train_x))
+    assert len(set(rows.tolist())) == 8
+    np.testing.assert_array_equal(b.y.numpy(), full.train_y.numpy()[rows])
+    digits = load_dataset("digits")
+    xs = torch.cat([digits.train_x] + [x for x, _ in digits.eval_sets.values()])
+    ys = torch.cat([digits.train_y] + [y for _, y in digits.eval_sets.values()])
+    b = load_batch("digits", batch_size=16, seed=2, image_size=8)  # native size: no resampling
+    rows = _rows_of(b.x, digits.normalise(xs))
+    np.testing.assert_array_equal(b.y.numpy(), ys.numpy()[rows])
+
+
 def test_cifar_format_splits_and_augmented_training(tmp_path: Path) -> None:
     _write_cifar10(tmp_path)
     full = load_dataset("cifar10", tmp_path)
@@ -135,8 +167,7 @@ def test_continuing_a_run_equals_training_in_one_go() -> None:
 
 _SCRIPT = """
 import json, sys
-from benchbench.nn._datasets import load_dataset
-from benchbench.nn._train import get_protocol, Trainer
+from benchbench.nn import get_protocol, load_dataset, Trainer
 cfg = get_protocol("digits", epochs=2, train_images=128, batch_size=32)
 r = Trainer("nb201", load_dataset("digits"), cfg).train(sys.argv[1], seed=int(sys.argv[2]))
 print(json.dumps({k: v.tolist() for k, v in r.values.items()}))
@@ -191,7 +222,7 @@ def test_runner_study_on_the_training_backend(tmp_path: Path) -> None:
     import csv
 
     from benchbench.runner import run_study
-    from tabular_data._build import incumbents_from_runs
+    from tabular_data import incumbents_from_runs
 
     tb = TrainingBenchmark("nb201", protocol=TINY.replace(train_images=64), datasets=["digits"],
                            mean_seeds=(0,))

@@ -15,10 +15,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from benchbench.nn._train import get_protocol
-from benchbench.trial import RECORD_FIELDS
-from tabular_data import TabularBenchmark
-from tabular_data._build import (
+from benchbench.protocols import get_protocol
+from benchbench.store import StudyStore
+from benchbench.trial import RECORD_FIELDS, RunManifest
+from tabular_data import (
+    TabularBenchmark,
     build_table,
     incumbents_from_runs,
     pooled_seed_std,
@@ -91,6 +92,33 @@ def test_cells_from_files_and_runs(tmp_path: Path) -> None:
     assert incumbents_from_runs(study) == [7, 9]
     with pytest.raises(FileNotFoundError, match="records.csv"):
         incumbents_from_runs(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="no incumbents yet"):
+        incumbents_from_runs(_write_study(tmp_path / "empty", [[], []]))
+
+
+def _manifest(status: str, index: int, arch_id: str = "") -> RunManifest:
+    return RunManifest(run_id="r", config={}, config_hash="h", benchmark={}, versions={},
+                       seeds={}, status=status,
+                       result={"incumbent_index": index, "incumbent_id": arch_id})
+
+
+def test_incumbents_come_from_finished_manifests_else_records(tmp_path: Path) -> None:
+    study = _write_study(tmp_path / "study", [[3, 5], [4, 6], [8]])
+    store = StudyStore(study)
+    # a finished run answers from its manifest (here unlike its records, to tell them apart)
+    store.path.joinpath("runs", "rs", "seed-0", "manifest.json").write_text(
+        json.dumps(_manifest("done", 21).to_dict()))
+    # a run still going (or failed) answers from the last record
+    store.path.joinpath("runs", "rs", "seed-1", "manifest.json").write_text(
+        json.dumps(_manifest("running", 99).to_dict()))
+    # a torn manifest counts as not finished
+    store.path.joinpath("runs", "rs", "seed-2", "manifest.json").write_text("{\"stat")
+    # a finished run with a manifest and no records; label "re" sorts before "rs"
+    store.write_manifest(_manifest("done", 4), "re", 0)
+    assert incumbents_from_runs(study) == [4, 21, 6, 8]
+    store.write_manifest(_manifest("done", -1, "genotype-without-index"), "zz", 0)
+    with pytest.raises(ValueError, match="'genotype-without-index' has no official index"):
+        incumbents_from_runs(study)
 
 
 def test_cli_validate(table: TabularBenchmark, tmp_path: Path,

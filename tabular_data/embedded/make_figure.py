@@ -21,8 +21,7 @@ def spread(path: Path) -> dict:
     from scipy import stats
 
     from benchbench.spaces import NB201Space
-    from tabular_data import TabularBenchmark
-    from tabular_data._build import pooled_seed_std
+    from tabular_data import TabularBenchmark, pooled_seed_std
 
     b = TabularBenchmark(path)
     ds = b.datasets[0]

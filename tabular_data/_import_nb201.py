@@ -42,7 +42,7 @@ import numpy as np
 from benchbench.api import Direction, Metric, accuracy_metric, loss_metric
 from benchbench.spaces import NB201Space
 from tabular_data._format import DatasetSpec, TableWriter, sha256_files
-from tabular_data._store import table_path
+from tabular_data._root import table_path
 
 __all__ = ["detect_nb201_source", "import_nb201", "nb201_metrics"]
 
@@ -101,17 +101,11 @@ def _results_arrays(state: Mapping[str, Any], hp: str, specs: Mapping[str, Datas
                              f"the NB201 seeds {spec.seeds}")
         n_e = len(spec.epochs)
         out: dict[str, np.ndarray] = {}
-
-        def put(metric: str, epoch: int, value: float) -> None:
-            if not 0 <= epoch < n_e:
-                raise ValueError(f"{where}: {dataset} seed {seed}: epoch index {epoch} outside "
-                                 f"0..{n_e - 1} for hp={hp}")
-            out.setdefault(metric, np.full(n_e, np.nan))[epoch] = float(value)
-
+        label = f"{where}: {dataset} seed {seed}"
         for e, v in r["train_acc1es"].items():
-            put("train_acc", int(e), v)
+            _put(out, n_e, "train_acc", int(e), v, label, hp)
         for e, v in r["train_losses"].items():
-            put("train_loss", int(e), v)
+            _put(out, n_e, "train_loss", int(e), v, label, hp)
         sets = EVAL_SETS[dataset]
         for field, suffix in (("eval_acc1es", "acc"), ("eval_losses", "loss")):
             for k, v in r[field].items():
@@ -119,7 +113,7 @@ def _results_arrays(state: Mapping[str, Any], hp: str, specs: Mapping[str, Datas
                 if name not in sets:
                     raise ValueError(f"{where}: {dataset} seed {seed}: unknown evaluation set "
                                      f"{name!r}; known for this dataset: {list(sets)}")
-                put(f"{sets[name]}_{suffix}", int(e), v)
+                _put(out, n_e, f"{sets[name]}_{suffix}", int(e), v, label, hp)
         trained = ~np.isnan(out.get("train_acc", np.full(n_e, np.nan)))
         for metric, value in (("params", r.get("params")), ("flops", r.get("flop")),
                               ("latency", _mean_latency(r.get("latency")))):
@@ -129,6 +123,14 @@ def _results_arrays(state: Mapping[str, Any], hp: str, specs: Mapping[str, Datas
         for e, v in r["train_times"].items():
             times[int(e)] = float(v)
         yield dataset, spec.seeds.index(seed), out, np.cumsum(times)
+
+
+def _put(out: dict[str, np.ndarray], n_e: int, metric: str, epoch: int, value: float,
+         label: str, hp: str) -> None:
+    """Set ``out[metric][epoch]`` (a ``(n_e,)`` curve, NaN where unset) to ``value``."""
+    if not 0 <= epoch < n_e:
+        raise ValueError(f"{label}: epoch index {epoch} outside 0..{n_e - 1} for hp={hp}")
+    out.setdefault(metric, np.full(n_e, np.nan))[epoch] = float(value)
 
 
 def _mean_latency(lat: Any) -> float | None:
