@@ -27,10 +27,25 @@ from benchbench.spaces import is_enumerable
 from benchbench.store import StudyStore
 from benchbench.trial import RunManifest, TrialValue
 
-__all__ = ["RunConfig", "execute_run", "now", "run_and_store", "versions"]
+__all__ = ["COST_MODES", "CROSSING_MODES", "NOISE_MODES", "REPEAT_MODES", "RunConfig",
+           "RunTarget", "eval_time_metric", "execute_run", "now", "optimizer_rng",
+           "run_and_store", "versions"]
 
-#: Noise modes: one recorded run per (cell, run seed) (common random numbers), or seed means.
-NOISE_MODES = ("seed", "mean")
+#: What the optimizer is answered with: ``crn`` one recorded run per (cell, run seed, dataset),
+#: the same for every algorithm (common random numbers); ``fresh`` a new recorded run drawn at
+#: every query (NB201's ``is_random=True``); ``mean`` the seed mean.  ``seed`` is the 0.1 name
+#: of ``crn``.
+NOISE_MODES = ("crn", "fresh", "mean")
+NOISE_ALIASES = {"seed": "crn"}
+#: Cost the optimizer is charged per query: training time only, or training plus one
+#: evaluation pass of the objective's split (NB201's ``train-all-time + valid-per-time``).
+COST_MODES = ("train", "train+eval")
+#: A cell queried again: ``charge`` (queried and paid again: NB201's scripts) or ``cache``
+#: (the first answer, at no cost: naszilla's and most BO codes' behaviour).
+REPEAT_MODES = ("charge", "cache")
+#: The evaluation that crosses ``max_seconds``: ``keep`` (NATS-Bench's algos-v2 scripts) or
+#: ``drop`` (NB201's search scripts: R_EA.py, reinforce.py, BOHB.py stop before it).
+CROSSING_MODES = ("keep", "drop")
 
 
 @dataclass(frozen=True)
@@ -52,9 +67,19 @@ class RunConfig:
             ``Capabilities.multi_fidelity`` may ask for others).
         objective: the validation metric the optimizer is told.
         test_metric: the metric reported for the incumbent (never told to the optimizer).
-        noise: ``"seed"`` (one recorded run per cell and seed) or ``"mean"``.
+        noise: one of :data:`NOISE_MODES`.
         transfer: other datasets on which the final incumbent's seed-mean objective and test
             values are recorded (NB201's cross-dataset table); never told to the optimizer.
+        report_benchmark: the benchmark whose values are reported for incumbents (``None``:
+            the search benchmark), e.g. NB201's 200-epoch table when searching on its
+            12-epoch one.
+        report_fidelity: epochs of the reported values (``None``: ``fidelity``).
+        cost: one of :data:`COST_MODES`.
+        repeats: one of :data:`REPEAT_MODES`.
+        budget_crossing: one of :data:`CROSSING_MODES`.
+        allow_test_objective: the objective may share images with the test split (a run
+            made so is marked in its manifest and every report says so).
+        protocol: the named preset the settings came from (recorded only).
     """
 
     benchmark: str
@@ -71,6 +96,13 @@ class RunConfig:
     test_metric: str | None
     noise: str
     transfer: tuple[str, ...] = ()
+    report_benchmark: str | None = None
+    report_fidelity: int | None = None
+    cost: str = "train"
+    repeats: str = "charge"
+    budget_crossing: str = "keep"
+    allow_test_objective: bool = False
+    protocol: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -110,113 +142,198 @@ def now() -> str:
 
 
 class _NoiseSeeds:
-    """The data seed each cell is answered with under one run seed (common random numbers).
+    """The data seed each query is answered with.
 
-    The draw is keyed on a stable hash of (run seed, cell id), never on an index, so it works
-    on spaces that cannot be enumerated and is the same for every algorithm.
+    ``crn``: keyed on a stable hash of (run seed, dataset, cell id) — never on an index, so
+    it works on spaces that cannot be enumerated, and it is the same for every algorithm under
+    one run seed and dataset.  ``fresh``: a new draw at every query from the run's own
+    stream (NB201's ``get_more_info(..., is_random=True)``).
     """
 
-    def __init__(self, bench: Benchmark, dataset: str, seed: int) -> None:
-        self.bench, self.dataset, self.seed = bench, dataset, seed
+    def __init__(self, bench: Benchmark, dataset: str, seed: int, mode: str) -> None:
+        self.bench, self.dataset, self.seed, self.mode = bench, dataset, seed, mode
         self._cache: dict[str, int] = {}
+        self._avail: dict[str, tuple[int, ...] | None] = {}
+        self._rng = make_rng(seed, "noise", dataset) if mode == "fresh" else None
 
     def __call__(self, arch: Any, arch_id: str) -> int:
-        got = self._cache.get(arch_id)
-        if got is not None:
-            return got
-        u = stable_hash(self.seed, "noise", arch_id)
-        avail = self.bench.data_seeds(arch, self.dataset)
+        if self._rng is None:
+            got = self._cache.get(arch_id)
+            if got is not None:
+                return got
+            u = stable_hash(self.seed, "noise", self.dataset, arch_id)
+        else:
+            u = int(self._rng.integers(2**62))
+        if arch_id in self._avail:
+            avail = self._avail[arch_id]
+        else:
+            avail = self._avail[arch_id] = self.bench.data_seeds(arch, self.dataset)
         if avail is None:  # any seed allowed (surrogate noise draw, real training)
             s = u % (2**31)
         elif not avail:
             raise MissingDataError(f"no recorded run of {arch_id} on {self.dataset!r}")
         else:
             s = avail[u % len(avail)]
-        self._cache[arch_id] = s
+        if self._rng is None:
+            self._cache[arch_id] = s
         return s
+
+
+def eval_time_metric(split: str) -> str:
+    """Name of the metric holding the seconds of one evaluation pass on ``split``."""
+    return f"{split}_eval_s"
 
 
 class _Loop:
     """The bookkeeping of one run: clock, incumbent (by what the optimizer saw), records."""
 
-    def __init__(self, bench: Benchmark, cfg: RunConfig) -> None:
+    def __init__(self, bench: Benchmark, cfg: RunConfig, report: Benchmark | None) -> None:
         self.bench, self.cfg = bench, cfg
+        self.report = report if report is not None else bench
+        self.report_fidelity = cfg.report_fidelity or cfg.fidelity
         self.space = bench.space
         self.enumerable = is_enumerable(self.space)
-        self.maximize = bench.metric(cfg.dataset, cfg.objective).direction is Direction.MAXIMIZE
-        self.noise = _NoiseSeeds(bench, cfg.dataset, cfg.seed) if cfg.noise == "seed" else None
+        obj = bench.metric(cfg.dataset, cfg.objective)
+        self.maximize = obj.direction is Direction.MAXIMIZE
+        self.eval_metric = (eval_time_metric(obj.split.value)
+                            if cfg.cost == "train+eval" and obj.split is not None else None)
+        self.noise = (_NoiseSeeds(bench, cfg.dataset, cfg.seed, cfg.noise)
+                      if cfg.noise in ("crn", "fresh") else None)
         self.records: list[tuple[Any, ...]] = []
         self.clock = 0.0
         self.best = -math.inf
         self.inc_arch: Any = None
         self.inc_index: int | str = ""
         self.inc_id, self.inc_obj = "", math.nan
-        self.inc_valid = self.inc_test = math.nan
-        self._means: dict[str, tuple[float, float]] = {}
+        self.inc_values = (math.nan,) * 4
+        self._seen: dict[tuple[str, int], tuple[float, float, int | None]] = {}
+        self._means: dict[tuple[str, int | None], tuple[float, float, float, float]] = {}
+        self.stopped = ""
 
-    def _mean_values(self, arch: Any, arch_id: str) -> tuple[float, float]:
-        mv = self._means.get(arch_id)
-        if mv is None:
-            cfg = self.cfg
-            ev = self.bench.query(arch, dataset=cfg.dataset, fidelity=cfg.fidelity)
-            mv = self._means[arch_id] = (
-                ev.values[cfg.objective],
-                ev.values[cfg.test_metric] if cfg.test_metric else math.nan)
-        return mv
+    def _report_values(self, arch: Any, arch_id: str, selected_by: int | None
+                       ) -> tuple[float, float, float, float]:
+        """(seed-mean objective, seed-mean test, held-out objective, held-out test) of the
+        incumbent on the report benchmark at the report fidelity.  Held out: the mean over
+        the recorded seeds other than the one whose value selected it (NaN when there are
+        none: seed-mean noise, a single recorded seed, or a backend that trains any seed)."""
+        key = (arch_id, selected_by)
+        got = self._means.get(key)
+        if got is not None:
+            return got
+        cfg, rb, fid = self.cfg, self.report, self.report_fidelity
+        test = cfg.test_metric
+        ev = rb.query(arch, dataset=cfg.dataset, fidelity=fid)
+        mean = (ev.values[cfg.objective], ev.values[test] if test else math.nan)
+        held = (math.nan, math.nan)
+        seeds = rb.data_seeds(arch, cfg.dataset) if rb.capabilities.data_seeds else ()
+        if cfg.noise != "mean" and seeds:
+            keep = [s for s in seeds if s != selected_by]
+            if keep:
+                evs = [rb.query(arch, dataset=cfg.dataset, fidelity=fid, data_seed=s)
+                       for s in keep]
+                held = (_nanmean([e.values[cfg.objective] for e in evs]),
+                        _nanmean([e.values[test] for e in evs]) if test else math.nan)
+        got = self._means[key] = (*mean, *held)
+        return got
 
     def evaluate(self, arch: Any, fidelity: int | None, extra_cost: float = math.nan
-                 ) -> tuple[float, float]:
-        """Query ``arch``, record it; returns (objective, cost).  ``extra_cost`` replaces the
-        benchmark's cost (one-shot steps are charged their own search time)."""
+                 ) -> tuple[float, float] | None:
+        """Query ``arch`` and record it; returns (objective, cost), or ``None`` when the
+        query would cross the time budget and crossings are dropped (the run ends).
+        ``extra_cost`` replaces the benchmark's cost (one-shot steps are charged their own
+        search time)."""
         cfg = self.cfg
         arch_id = self.space.arch_id(arch)
+        fid = fidelity or cfg.fidelity
         index: int | str = self.space.index(arch) if self.enumerable else ""  # type: ignore[attr-defined]
-        data_seed = self.noise(arch, arch_id) if self.noise is not None else None
-        ev = self.bench.query(arch, dataset=cfg.dataset, fidelity=fidelity or cfg.fidelity,
-                              data_seed=data_seed)
-        y = ev.values[cfg.objective]
-        cost = ev.cost_s if math.isnan(extra_cost) else extra_cost
+        cached = self._seen.get((arch_id, fid)) if cfg.repeats == "cache" else None
+        if cached is not None:
+            y, cost, data_seed = cached[0], 0.0, cached[2]
+        else:
+            data_seed = self.noise(arch, arch_id) if self.noise is not None else None
+            ev = self.bench.query(arch, dataset=cfg.dataset, fidelity=fid, data_seed=data_seed)
+            y = ev.values[cfg.objective]
+            if not math.isnan(extra_cost):
+                cost = extra_cost
+            elif self.eval_metric is not None:
+                cost = ev.cost_s + ev.values[self.eval_metric]
+            else:
+                cost = ev.cost_s
+            self._seen.setdefault((arch_id, fid), (y, cost, data_seed))
+        if (cfg.budget_crossing == "drop" and cfg.max_seconds is not None
+                and self.clock + (cost if cost == cost else 0.0) > cfg.max_seconds):
+            self.stopped = "the next evaluation would have crossed max_seconds (dropped)"
+            return None
         self.clock += cost if cost == cost else 0.0
         score = y if self.maximize else -y
         if score > self.best:  # NaN never improves
             self.best, self.inc_arch, self.inc_index, self.inc_id, self.inc_obj = (
-                score, arch, index, ev.arch_id, y)
-            self.inc_valid, self.inc_test = self._mean_values(arch, arch_id)
-        self.records.append((len(self.records), ev.arch_id, index, ev.fidelity,
+                score, arch, index, arch_id, y)
+            self.inc_values = self._report_values(arch, arch_id, data_seed)
+        v, t, vh, th = self.inc_values
+        self.records.append((len(self.records), arch_id, index, fid,
                              "" if data_seed is None else data_seed, y, cost, self.clock,
-                             self.inc_index, self.inc_valid, self.inc_test, self.inc_id))
+                             self.inc_index, v, t, self.inc_id, vh, th))
         return y, cost
 
     def budget_left(self) -> bool:
         cfg = self.cfg
-        return ((cfg.max_evals is None or len(self.records) < cfg.max_evals)
+        return (not self.stopped
+                and (cfg.max_evals is None or len(self.records) < cfg.max_evals)
                 and (cfg.max_seconds is None or self.clock < cfg.max_seconds))
 
     def result(self, params: Mapping[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
+        v, t, vh, th = self.inc_values
         out: dict[str, Any] = {
             "n_evals": len(self.records), "sim_time_s": self.clock,
             "incumbent_id": self.inc_id,
             "incumbent_index": -1 if self.inc_index == "" else self.inc_index,
-            "incumbent_objective": self.inc_obj, "final_valid": self.inc_valid,
-            "final_test": self.inc_test, "params": dict(params),
+            "incumbent_objective": self.inc_obj, "final_valid": v, "final_test": t,
+            "final_valid_heldout": vh, "final_test_heldout": th, "params": dict(params),
             "distinct_cells": len({r[1] for r in self.records})}
+        if self.stopped:
+            out["stopped"] = self.stopped
         if cfg.transfer and self.inc_arch is not None:
-            out["transfer"] = {ds: _transfer_values(self.bench, self.inc_arch, ds, cfg)
+            out["transfer"] = {ds: _transfer_values(self.report, self.inc_arch, ds, cfg)
                                for ds in cfg.transfer}
         return out
 
 
-def execute_run(bench: Benchmark, cfg: RunConfig) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+def _nanmean(values: list[float]) -> float:
+    arr = np.asarray(values, dtype=float)
+    return float(np.mean(arr[~np.isnan(arr)])) if np.any(~np.isnan(arr)) else math.nan
+
+
+@dataclass
+class RunTarget:
+    """The benchmarks one run needs: the one searched and, optionally, the one reported
+    (pickled together to worker processes)."""
+
+    search: Benchmark
+    report: Benchmark | None = None
+
+
+def optimizer_rng(seed: int, dataset: str) -> np.random.Generator:
+    """The optimizer's generator: one stream per (run seed, dataset), shared by every
+    algorithm (so under one seed all algorithms start alike, and studies on different
+    datasets are independent)."""
+    return make_rng(seed, "optimizer", dataset)
+
+
+def execute_run(bench: Benchmark | RunTarget, cfg: RunConfig
+                ) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     """Run one configuration in memory.
 
     Returns:
         (records, result): one tuple per evaluation in :data:`~benchbench.trial.RECORD_FIELDS`
         order, and the summary stored in the manifest's ``result``.
     """
+    target = bench if isinstance(bench, RunTarget) else RunTarget(bench)
+    search = target.search
     opt = make_optimizer(cfg.algorithm, **dict(cfg.params))
-    opt.setup(bench.space, make_rng(cfg.seed, "optimizer"))
-    loop = _Loop(bench, cfg)
+    opt.setup(search.space, optimizer_rng(cfg.seed, cfg.dataset))
+    loop = _Loop(search, cfg, target.report)
     if isinstance(opt, OneShotSearch):
         steps = opt.steps()
         while loop.budget_left():
@@ -225,7 +342,8 @@ def execute_run(bench: Benchmark, cfg: RunConfig) -> tuple[list[tuple[Any, ...]]
                 break
             if not isinstance(step, OneShotStep):
                 step = OneShotStep(*step)
-            loop.evaluate(step.arch, None, float(step.cost_s))
+            if loop.evaluate(step.arch, None, float(step.cost_s)) is None:
+                break
         return loop.records, loop.result(opt.get_params())
     multi_fidelity = opt.capabilities.multi_fidelity
     while loop.budget_left():
@@ -234,8 +352,10 @@ def execute_run(bench: Benchmark, cfg: RunConfig) -> tuple[list[tuple[Any, ...]]
             raise BenchmarkError(f"optimizer {cfg.algorithm!r} asked for fidelity "
                                  f"{trial.fidelity} but does not declare "
                                  f"Capabilities(multi_fidelity=True)")
-        y, cost = loop.evaluate(trial.arch, trial.fidelity)
-        opt.tell(trial, TrialValue(y, cost, loop.maximize))
+        told = loop.evaluate(trial.arch, trial.fidelity)
+        if told is None:
+            break
+        opt.tell(trial, TrialValue(told[0], told[1], loop.maximize))
     return loop.records, loop.result(opt.get_params())
 
 
@@ -248,15 +368,16 @@ def _transfer_values(bench: Benchmark, arch: Any, dataset: str,
             "test": ev.values.get(cfg.test_metric) if cfg.test_metric else None}
 
 
-def run_and_store(bench: Benchmark, cfg: RunConfig, out: Path,
+def run_and_store(bench: Benchmark | RunTarget, cfg: RunConfig, out: Path,
                   bench_info: Mapping[str, Any]) -> tuple[str, str | None]:
     """Execute one run and write its folder; returns (status, error).  Never raises for a
     failure inside the run: it is recorded in the manifest."""
     store = StudyStore(out)
     man = RunManifest(run_id=cfg.run_id, config=cfg.to_dict(), config_hash=cfg.config_hash(),
                       benchmark=dict(bench_info), versions=versions(),
-                      seeds={"run": cfg.seed, "optimizer": derive_seed(cfg.seed, "optimizer"),
-                             "noise": derive_seed(cfg.seed, "noise")},
+                      seeds={"run": cfg.seed,
+                             "optimizer": derive_seed(cfg.seed, "optimizer", cfg.dataset),
+                             "noise": derive_seed(cfg.seed, "noise", cfg.dataset)},
                       status="running", started=now())
     store.write_manifest(man, cfg.label, cfg.seed)
     t0 = time.perf_counter()

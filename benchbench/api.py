@@ -97,6 +97,19 @@ class Split(str, enum.Enum):
     TEST = "test"
     VALTEST = "valtest"
 
+    def shares_images(self, other: Split) -> bool:
+        """Whether the two splits have images in common (``VALTEST`` is the union of
+        ``VALID`` and ``TEST`` on the datasets that have it)."""
+        if self is other:
+            return True
+        pair = {self, other}
+        return Split.VALTEST in pair and bool(pair & {Split.VALID, Split.TEST})
+
+    @property
+    def is_test_data(self) -> bool:
+        """Whether the split holds test images (``TEST`` or ``VALTEST``)."""
+        return self in (Split.TEST, Split.VALTEST)
+
 
 class Direction(str, enum.Enum):
     MAXIMIZE = "max"

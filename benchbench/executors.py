@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from benchbench._run import run_and_store
+from benchbench._run import RunTarget, run_and_store
 from benchbench.api import Benchmark, unknown
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutor", "get_executor"]
@@ -53,7 +53,7 @@ def _chunks(items: Sequence[Any], n_workers: int) -> list[Sequence[Any]]:
 
 
 class Executor:
-    def map_runs(self, bench: Benchmark, configs: Sequence[Any], out: Path,
+    def map_runs(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any]) -> Iterator[RunOutcome]:
         raise NotImplementedError
 
@@ -66,7 +66,7 @@ class LocalExecutor(Executor):
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         self.workers = workers
 
-    def map_runs(self, bench: Benchmark, configs: Sequence[Any], out: Path,
+    def map_runs(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any]) -> Iterator[RunOutcome]:
         if not configs:
             return
@@ -94,7 +94,7 @@ class RayExecutor(Executor):
         self.workers = workers
         self.address = address
 
-    def map_runs(self, bench: Benchmark, configs: Sequence[Any], out: Path,
+    def map_runs(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any]) -> Iterator[RunOutcome]:
         try:
             import ray

@@ -2,16 +2,27 @@
 
 A **run** is (benchmark, dataset, algorithm + params, seed, budget).  The optimizer is told
 only the validation objective and the cost of each evaluation.  The runner keeps the
-simulated clock (sum of ``cost_s``), the incumbent (best by what the optimizer saw) and, for
-reporting, the incumbent's seed-mean objective and test values.
+simulated clock (sum of the charged costs), the incumbent (best by what the optimizer saw)
+and, for reporting, the incumbent's values on the report benchmark at the report fidelity:
+its seed mean, and its mean over the recorded seeds that did *not* select it (held out, free
+of the winner's curse).
 
-Fairness:
+What the optimizer sees and what is reported are separate settings (:class:`SearchSettings`):
 
-* **Noise** (``noise="seed"``, the default): each query answers with one recorded training run
-  of that cell, chosen by the run's seed — the same run for every algorithm that asks for the
-  cell under that seed (common random numbers).  ``noise="mean"`` answers with seed means.
-* The optimizer's generator is derived from the run's seed alone, so under one seed all
-  algorithms start from the same random stream.
+* **noise** ``crn`` (default): each query answers with one recorded training run of that cell,
+  chosen by (run seed, dataset, cell) — the same run for every algorithm (common random
+  numbers); ``fresh``: a new recorded run at every query (NB201's ``is_random=True``);
+  ``mean``: seed means.
+* **cost** ``train`` or ``train+eval`` (adds one evaluation pass of the objective's split, as
+  NB201's scripts charge); **repeats** ``charge`` (a repeated query is paid again, as NB201's
+  scripts do) or ``cache`` (free); **budget_crossing** ``keep`` (NATS-Bench) or ``drop`` (NB201).
+* **report benchmark / fidelity**: e.g. search NB201's 12-epoch table and report its 200-epoch
+  one (``protocol="nb201-paper"``, :data:`SEARCH_PROTOCOLS`).
+* The optimizer's generator and the noise are derived from (run seed, dataset): under one
+  seed all algorithms start from the same stream, and studies on different datasets are
+  independent.
+* An objective that shares images with the test split (``test``, ``valtest``) is refused
+  unless ``allow_test_objective=True``, which every manifest and report then states.
 
 A **study** writes ``DIR/study.json`` and, per run, ``DIR/runs/<algorithm>/seed-<seed>/``
 with ``manifest.json`` and ``records.csv`` (:data:`benchbench.trial.RECORD_FIELDS`), all
@@ -23,6 +34,7 @@ folder (the store's lock).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -31,13 +43,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbench._run import NOISE_MODES, RunConfig, execute_run, now, versions
-from benchbench.api import Benchmark, BenchmarkError, MissingDataError
+from benchbench._run import (
+    COST_MODES,
+    CROSSING_MODES,
+    NOISE_ALIASES,
+    NOISE_MODES,
+    REPEAT_MODES,
+    RunConfig,
+    RunTarget,
+    eval_time_metric,
+    execute_run,
+    now,
+    versions,
+)
+from benchbench.api import Benchmark, BenchmarkError, MissingDataError, unknown
 from benchbench.executors import get_executor
 from benchbench.optimizer import make_optimizer
 from benchbench.store import StoreError, StudyStore, check_label, check_seed
 
-__all__ = ["RunConfig", "StudyResult", "execute_run", "plan_study", "run_study", "versions"]
+__all__ = ["SEARCH_PROTOCOLS", "RunConfig", "SearchSettings", "StudyResult", "execute_run",
+           "plan_study", "run_study", "search_settings", "versions"]
 
 
 @dataclass
@@ -52,50 +77,155 @@ class StudyResult:
     wall_s: float = math.nan
 
 
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the optimizer sees and what is reported (see the module docstring).
+
+    Attributes:
+        noise: one of :data:`~benchbench._run.NOISE_MODES` (``"seed"`` = ``"crn"``).
+        cost: one of :data:`~benchbench._run.COST_MODES`.
+        repeats: one of :data:`~benchbench._run.REPEAT_MODES`.
+        budget_crossing: one of :data:`~benchbench._run.CROSSING_MODES`.
+        fidelity: search epochs (``None``: the search benchmark's maximum).
+        report_fidelity: reported epochs (``None``: the report benchmark's maximum when a
+            report benchmark is given, else ``fidelity``).
+        max_seconds: a time budget that comes with a protocol (``None``: none).
+        allow_test_objective: allow an objective that shares images with the test split.
+        protocol: the preset's name (recorded).
+    """
+
+    noise: str = "crn"
+    cost: str = "train"
+    repeats: str = "charge"
+    budget_crossing: str = "keep"
+    fidelity: int | None = None
+    report_fidelity: int | None = None
+    max_seconds: float | None = None
+    allow_test_objective: bool = False
+    protocol: str | None = None
+
+    def __post_init__(self) -> None:
+        noise = NOISE_ALIASES.get(self.noise, self.noise)
+        object.__setattr__(self, "noise", noise)
+        for name, value, allowed in (("noise", noise, NOISE_MODES),
+                                     ("cost", self.cost, COST_MODES),
+                                     ("repeats", self.repeats, REPEAT_MODES),
+                                     ("budget_crossing", self.budget_crossing,
+                                      CROSSING_MODES)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+
+
+#: Named presets that reproduce published search protocols.
+#:
+#: ``nb201-paper``: NAS-Bench-201 (Dong & Yang, ICLR 2020), ``exps/algos/R_EA.py``,
+#: ``reinforce.py``, ``RANDOM.py``, ``BOHB.py`` of D-X-Y/AutoDL-Projects with
+#: ``scripts-search/algos/*.sh``: each query is ``get_more_info(index, 'cifar10-valid', None,
+#: hp='12', is_random=True)`` — the 12-epoch schedule, a fresh random seed per query — and
+#: costs ``train-all-time + valid-per-time``; the search stops before the query that would
+#: exceed ``--time_budget 12000`` seconds; the found cell is reported with its 200-epoch
+#: results.  Needs an ``--hp 12`` table to search and an ``--hp 200`` table to report, both
+#: from the official ``.pth`` or NATS files (the flat export has no 12-epoch results).
+SEARCH_PROTOCOLS: dict[str, SearchSettings] = {
+    "nb201-paper": SearchSettings(noise="fresh", cost="train+eval", repeats="charge",
+                                  budget_crossing="drop", fidelity=12, report_fidelity=200,
+                                  max_seconds=12000.0, protocol="nb201-paper"),
+}
+
+
+def search_settings(protocol: str | None = None, **overrides: Any) -> SearchSettings:
+    """The settings of the preset ``protocol`` (default settings if ``None``), with every
+    override that is not ``None`` applied."""
+    if protocol is None:
+        base = SearchSettings()
+    elif protocol in SEARCH_PROTOCOLS:
+        base = SEARCH_PROTOCOLS[protocol]
+    else:
+        raise unknown("search protocol", protocol, sorted(SEARCH_PROTOCOLS))
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    bad = sorted(set(changes) - {f.name for f in dataclasses.fields(SearchSettings)})
+    if bad:
+        raise ValueError(f"unknown search setting(s) {bad}")
+    return dataclasses.replace(base, **changes)
+
+
 # ---------------------------------------------------------------------- studies
-def _check_setup(bench: Benchmark, dataset: str, objective: str, test_metric: str | None,
-                 fidelity: int | None, noise: str) -> int:
-    """Validate a study's setting against the benchmark; returns the fidelity."""
-    if noise not in NOISE_MODES:
-        raise ValueError(f"unknown noise mode {noise!r}; allowed: {', '.join(NOISE_MODES)}")
+def _check_setup(bench: Benchmark, report: Benchmark | None, dataset: str, objective: str,
+                 test_metric: str | None, st: SearchSettings) -> tuple[int, int | None]:
+    """Validate a study's setting against the benchmarks; returns the search and report
+    fidelities."""
     bench.check_dataset(dataset)
     names = [m.name for m in bench.metrics(dataset)]
     if objective not in names:
         raise BenchmarkError(
             f"objective {objective!r} is not on dataset {dataset!r} of {bench.name!r}; its "
-            f"metrics: {', '.join(names)}" + (
-                ". This source has no validation split here; choosing a test-set metric as "
-                "the objective means searching on test data: only do that knowingly"
-                if objective == "valid_acc" else ""))
+            f"metrics: {', '.join(names)}")
     m = bench.metric(dataset, objective)
-    if m.split is not None and m.split.value == "test":
-        raise BenchmarkError(f"objective {objective!r} is measured on the test split; the "
-                             f"optimizer must see validation numbers only")
+    if m.split is not None and m.split.is_test_data and not st.allow_test_objective:
+        raise BenchmarkError(
+            f"objective {objective!r} is measured on test images (split {m.split.value!r}); "
+            f"the optimizer must see validation numbers only (allow_test_objective / "
+            f"--allow-test-objective overrides this, and every report then says so)")
+    rb = report if report is not None else bench
+    if report is not None:
+        if report.space.name != bench.space.name:
+            raise BenchmarkError(f"report benchmark {report.name!r} is on space "
+                                 f"{report.space.name!r}, the search benchmark on "
+                                 f"{bench.space.name!r}")
+        report.check_dataset(dataset)
+        report.metric(dataset, objective)
     if test_metric is not None:
-        bench.metric(dataset, test_metric)
-    fid = bench.check_fidelity(dataset, fidelity)
+        t = rb.metric(dataset, test_metric)
+        if (m.split is not None and t.split is not None and m.split.shares_images(t.split)
+                and not st.allow_test_objective):
+            raise BenchmarkError(
+                f"objective {objective!r} (split {m.split.value!r}) shares images with the "
+                f"reported test metric {test_metric!r} (split {t.split.value!r}); choose "
+                f"another test metric, or pass allow_test_objective / --allow-test-objective")
+    fid = bench.check_fidelity(dataset, st.fidelity)
     epochs = bench.metric_epochs(dataset, objective)
     if fid not in epochs:
         raise BenchmarkError(f"objective {objective!r} on {dataset!r} is not recorded at epoch "
                              f"{fid}; recorded at epochs {list(epochs)}")
-    if noise == "seed" and not (bench.capabilities.data_seeds
-                                and bench.has_seed_values(dataset, objective)):
+    if st.noise != "mean" and not (bench.capabilities.data_seeds
+                                   and bench.has_seed_values(dataset, objective)):
         raise BenchmarkError(f"{bench.name!r} has no per-seed values of {objective!r} on "
                              f"{dataset!r} (seed means only): use noise='mean' (--noise mean)")
-    return fid
+    if st.cost == "train+eval" and m.split is not None:
+        need = eval_time_metric(m.split.value)
+        if need not in names:
+            raise BenchmarkError(
+                f"cost 'train+eval' needs the evaluation time of the {m.split.value!r} split "
+                f"(metric {need!r}), which {bench.name!r} does not record on {dataset!r}: "
+                f"import the official files (not the flat export) or use cost 'train'")
+    report_fid = None
+    if st.report_fidelity is not None or report is not None:
+        report_fid = rb.check_fidelity(dataset, st.report_fidelity)
+    return fid, report_fid
 
 
 def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mapping[str, Any]],
                seeds: Sequence[int], max_evals: int | None = None,
-               max_seconds: float | None = None, fidelity: int | None = None,
-               objective: str = "valid_acc", test_metric: str | None = "test_acc",
-               noise: str = "seed", transfer: Sequence[str] = ()) -> list[RunConfig]:
+               max_seconds: float | None = None, objective: str = "valid_acc",
+               test_metric: str | None = "test_acc", transfer: Sequence[str] = (),
+               report: Benchmark | None = None, settings: SearchSettings | None = None,
+               **setting_overrides: Any) -> list[RunConfig]:
     """The run configurations of a study (validates everything first).
 
     Args:
-        algorithms: label -> ``{"algorithm": registered name (default: the label), **params}``.
+        algorithms: label -> ``{"algorithm": registered name or import path (default: the
+            label), **params}``.
         transfer: datasets to report the final incumbents on (see :class:`RunConfig`).
+        report: the benchmark reported for incumbents (``None``: ``bench``).
+        settings: the search settings; keyword overrides (``noise="mean"``, ``fidelity=12``,
+            ...) are applied on top (see :func:`search_settings`).
     """
+    st = settings or SearchSettings()
+    if setting_overrides:
+        st = dataclasses.replace(st, **{k: v for k, v in setting_overrides.items()
+                                        if v is not None})
+    if max_seconds is None:
+        max_seconds = st.max_seconds
     if max_evals is None and max_seconds is None:
         raise ValueError("give a budget: max_evals and/or max_seconds")
     if max_evals is not None and (isinstance(max_evals, bool) or not isinstance(max_evals, int)
@@ -108,10 +238,10 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
     seeds = [check_seed(s) for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct")
-    fid = _check_setup(bench, dataset, objective, test_metric, fidelity, noise)
+    fid, report_fid = _check_setup(bench, report, dataset, objective, test_metric, st)
     transfer = tuple(transfer)
     for ds in transfer:
-        bench.check_dataset(ds)
+        (report or bench).check_dataset(ds)
         if ds == dataset:
             raise ValueError(f"transfer dataset {ds!r} is the search dataset itself")
     sha = bench.describe().data_sha256
@@ -127,30 +257,42 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
                 benchmark=bench.name, data_sha256=sha, dataset=dataset, label=label,
                 algorithm=name, params=spec, seed=int(s), max_evals=max_evals,
                 max_seconds=max_seconds, fidelity=fid, objective=objective,
-                test_metric=test_metric, noise=noise, transfer=transfer))
+                test_metric=test_metric, noise=st.noise, transfer=transfer,
+                report_benchmark=None if report is None else report.name,
+                report_fidelity=report_fid, cost=st.cost, repeats=st.repeats,
+                budget_crossing=st.budget_crossing,
+                allow_test_objective=st.allow_test_objective, protocol=st.protocol))
     return configs
 
 
 _STUDY_KEYS = ("benchmark", "dataset", "objective", "test_metric", "fidelity", "noise", "budget",
-               "transfer")
+               "transfer", "search")
 
 
 def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
               algorithms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
               max_evals: int | None = None, max_seconds: float | None = None,
               fidelity: int | None = None, objective: str = "valid_acc",
-              test_metric: str | None = "test_acc", noise: str = "seed",
-              transfer: Sequence[str] = (), workers: int = 1,
-              executor: str = "local", progress: bool = False, command: str | None = None,
+              test_metric: str | None = "test_acc", noise: str | None = None,
+              transfer: Sequence[str] = (), report: Benchmark | None = None,
+              protocol: str | None = None, report_fidelity: int | None = None,
+              cost: str | None = None, repeats: str | None = None,
+              budget_crossing: str | None = None, allow_test_objective: bool | None = None,
+              workers: int = 1, executor: str = "local", progress: bool = False,
+              command: str | None = None,
               on_progress: Callable[[int, int], None] | None = None) -> StudyResult:
     """Run every (algorithm, seed) of a study, skipping runs already done.
 
     Args:
-        bench: the benchmark (a :class:`~tabular_data.TabularBenchmark` pickles by path, so
-            worker processes reopen the same file).
+        bench: the benchmark searched (a :class:`~tabular_data.TabularBenchmark` pickles by
+            path, so worker processes reopen the same file).
         out: study folder.
         algorithms: label -> ``{"algorithm": registered name or import path (default: the
             label), **params}``.
+        report: the benchmark whose values are reported for incumbents (default: ``bench``).
+        protocol: a preset of :data:`SEARCH_PROTOCOLS`; the explicit settings
+            (``noise``, ``fidelity``, ``report_fidelity``, ``cost``, ``repeats``,
+            ``budget_crossing``, ``allow_test_objective``, ``max_seconds``) override it.
         workers: processes for the local executor (``1``: in this process).
         executor: ``"local"`` (process pool) or ``"ray"`` (a Ray cluster; see
             :mod:`benchbench.executors`).
@@ -167,24 +309,29 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
     t0 = time.perf_counter()
     out = Path(out)
     store = StudyStore(out)
+    st = search_settings(protocol, noise=noise, fidelity=fidelity,
+                         report_fidelity=report_fidelity, cost=cost, repeats=repeats,
+                         budget_crossing=budget_crossing,
+                         allow_test_objective=allow_test_objective, max_seconds=max_seconds)
     configs = plan_study(bench, dataset=dataset, algorithms=algorithms, seeds=seeds,
-                         max_evals=max_evals, max_seconds=max_seconds, fidelity=fidelity,
-                         objective=objective, test_metric=test_metric, noise=noise,
-                         transfer=transfer)
+                         max_evals=max_evals, objective=objective, test_metric=test_metric,
+                         transfer=transfer, report=report, settings=st)
+    c0 = configs[0]
     run_executor = get_executor(executor, workers)  # validates before anything is written
-    desc = bench.describe()
-    bench_info = {"name": desc.name, "version": desc.version, "kind": desc.kind,
-                  "space": desc.space, "data_sha256": desc.data_sha256,
-                  "capabilities": bench.capabilities.to_dict()}
-    fid = configs[0].fidelity
+    bench_info = _bench_info(bench)
     study = {
         "benchmark": bench_info, "dataset": dataset, "objective": objective,
-        "test_metric": test_metric, "fidelity": fid, "noise": noise,
-        "budget": {"max_evals": max_evals, "max_seconds": max_seconds},
+        "test_metric": test_metric, "fidelity": c0.fidelity, "noise": c0.noise,
+        "budget": {"max_evals": c0.max_evals, "max_seconds": c0.max_seconds},
         "transfer": list(transfer),
+        "search": {"protocol": c0.protocol, "cost": c0.cost, "repeats": c0.repeats,
+                   "budget_crossing": c0.budget_crossing,
+                   "allow_test_objective": c0.allow_test_objective,
+                   "report_benchmark": None if report is None else _bench_info(report),
+                   "report_fidelity": c0.report_fidelity or c0.fidelity},
     }
     with store.lock(command or "run_study"):
-        _write_study(store, study, algorithms, seeds, command, bench)
+        _write_study(store, study, algorithms, seeds, command, report or bench)
         todo = [c for c in configs if store.run_status(c.label, c.seed, c.config_hash())
                 != "done"]
         result = StudyResult(out=out, skipped=len(configs) - len(todo))
@@ -196,7 +343,8 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
                        smoothing=0.1)
         done = 0
         try:
-            for cfg, status, error in run_executor.map_runs(bench, todo, out, bench_info):
+            target = RunTarget(bench, report)
+            for cfg, status, error in run_executor.map_runs(target, todo, out, bench_info):
                 done += 1
                 if status == "done":
                     result.done += 1
@@ -217,12 +365,20 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
     return result
 
 
+def _bench_info(bench: Benchmark) -> dict[str, Any]:
+    desc = bench.describe()
+    return {"name": desc.name, "version": desc.version, "kind": desc.kind,
+            "space": desc.space, "data_sha256": desc.data_sha256,
+            "capabilities": bench.capabilities.to_dict()}
+
+
 def _write_study(store: StudyStore, study: dict[str, Any],
                  algorithms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
                  command: str | None, bench: Benchmark) -> None:
-    """Write (or extend) ``study.json``; ``study`` holds the keys that must not change."""
+    """Write (or extend) ``study.json``; ``study`` holds the keys that must not change.
+    ``bench`` is the benchmark reported on (its optimum and metrics are recorded)."""
     out = store.path
-    dataset, fid = study["dataset"], study["fidelity"]
+    dataset, fid = study["dataset"], study["search"]["report_fidelity"]
     old: dict[str, Any] = {}
     if store.exists():
         old = store.read_spec(raw=True)

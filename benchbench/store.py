@@ -296,7 +296,7 @@ class StudyStore:
 
     def read_records(self, run: RunFiles) -> Any:
         """A run's records as a pandas DataFrame with the :data:`RECORD_FIELDS` columns
-        (0.1 records get an empty ``incumbent_id``)."""
+        (0.1 records get an empty ``incumbent_id`` and NaN held-out values)."""
         import pandas as pd
 
         fields, body, _ = self.read_records_raw(run)
@@ -306,6 +306,9 @@ class StudyStore:
                                     ("arch_id", "incumbent_id")})
         if "incumbent_id" not in df:
             df["incumbent_id"] = ""
+        for col in RECORD_FIELDS[len(RECORD_FIELDS_V1) + 1:]:
+            if col not in df:
+                df[col] = math.nan
         return df[list(RECORD_FIELDS)]
 
     def run_status(self, label: str, seed: int, config_hash: str) -> str | None:

@@ -60,10 +60,13 @@ RECORD_FIELDS: tuple[str, ...] = (
     "incumbent_valid",  # incumbent's seed-mean value of the objective metric
     "incumbent_test",   # incumbent's seed-mean value of the test metric (reporting only)
     "incumbent_id",     # id of the incumbent ("" before the first finite objective)
+    "incumbent_valid_heldout",  # incumbent's objective metric, mean over the recorded seeds
+                                # that did not select it (NaN when there are none)
+    "incumbent_test_heldout",   # the same for the test metric (reporting only)
 )
 
 #: The columns benchbench 0.1 wrote (study schema 1): no ``incumbent_id``.
-RECORD_FIELDS_V1: tuple[str, ...] = RECORD_FIELDS[:-1]
+RECORD_FIELDS_V1: tuple[str, ...] = RECORD_FIELDS[:11]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +85,16 @@ class TrialRecord:
     incumbent_valid: float
     incumbent_test: float
     incumbent_id: str = ""
+    incumbent_valid_heldout: float = math.nan
+    incumbent_test_heldout: float = math.nan
 
     def row(self) -> tuple[Any, ...]:
         """The CSV row (``None`` written as an empty field)."""
         return tuple("" if v is None else v for v in (
             self.eval, self.arch_id, self.arch_index, self.fidelity, self.data_seed,
             self.objective, self.cost_s, self.sim_time_s, self.incumbent_index,
-            self.incumbent_valid, self.incumbent_test, self.incumbent_id))
+            self.incumbent_valid, self.incumbent_test, self.incumbent_id,
+            self.incumbent_valid_heldout, self.incumbent_test_heldout))
 
 
 @dataclass

@@ -146,10 +146,15 @@ def test_bad_settings_are_refused(flat: TabularBenchmark, tmp_path: Path) -> Non
         args.update(kw)
         return plan_study(flat, **args)
 
-    with pytest.raises(BenchmarkError, match="no validation split"):
-        plan(dataset="cifar100")
-    with pytest.raises(BenchmarkError, match="measured on the test split"):
+    with pytest.raises(BenchmarkError, match="'valid_acc' is not on dataset 'cifar100'"):
+        plan(dataset="cifar100")  # the flat export has no CIFAR-100 x-valid
+    with pytest.raises(BenchmarkError, match="measured on test images"):
         plan(objective="test_acc")
+    # ori-test (valtest) holds the test images too: refused unless explicitly allowed
+    with pytest.raises(BenchmarkError, match="measured on test images"):
+        plan(dataset="cifar100", objective="valtest_acc")
+    allowed = plan(dataset="cifar100", objective="valtest_acc", allow_test_objective=True)
+    assert allowed[0].allow_test_objective
     with pytest.raises(BenchmarkError, match="seed means only.*--noise mean"):
         plan(objective="valid_loss", noise="seed")  # the flat export has mean losses only
     assert plan(objective="valid_loss", noise="mean")[0].noise == "mean"
@@ -157,7 +162,7 @@ def test_bad_settings_are_refused(flat: TabularBenchmark, tmp_path: Path) -> Non
         plan(max_evals=None)
     with pytest.raises(ValueError, match="max_evals must be an int >= 1, got 0"):
         plan(max_evals=0)
-    with pytest.raises(ValueError, match="unknown noise mode 'loud'"):
+    with pytest.raises(ValueError, match="unknown noise 'loud'"):
         plan(noise="loud")
     with pytest.raises(ValueError, match="sample_size"):
         plan(algorithms={"re": {"sample_size": 0}})
