@@ -322,6 +322,20 @@ _builtin(OPTIMIZERS, {
     "naswot": "algorithms._naswot:NASWOT",
     "re-zc": "algorithms._naswot:ZeroCostWarmStartRE",
 })
+_builtin(PROXIES, {
+    "params": "algorithms.proxies.params:PARAMS",
+    "flops": "algorithms.proxies.flops:FLOPS",
+    "grad_norm": "algorithms.proxies.grad_norm:GRAD_NORM",
+    "snip": "algorithms.proxies.snip:SNIP",
+    "grasp": "algorithms.proxies.grasp:GRASP",
+    "fisher": "algorithms.proxies.fisher:FISHER",
+    "jacob_cov": "algorithms.proxies.jacob_cov:JACOB_COV",
+    "synflow": "algorithms.proxies.synflow:SYNFLOW",
+    "nwot": "algorithms.proxies.nwot:NWOT",
+    "l2_norm": "algorithms.proxies.l2_norm:L2_NORM",
+    "plain": "algorithms.proxies.plain:PLAIN",
+    "zen": "algorithms.proxies.zen:ZEN",
+})
 _builtin(BACKENDS, {"table": "tabular_data._backend:TABLES"})
 _builtin(BENCHMARKS, {
     "nb201-train": "benchbench.nn._training_benchmark:TrainingBenchmark",

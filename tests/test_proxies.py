@@ -18,17 +18,25 @@ from scipy import stats
 from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
 from algorithms.proxies import (
     DATA_INDEPENDENT,
+    PASSES,
     PROXIES,
     Proxy,
+    ProxyContext,
+    ProxyContractError,
+    ProxyDefinition,
     ScoreConfig,
     canonical_proxy,
+    get_proxy,
     load_scores,
     read_cells,
     sample_cells,
     score_cells,
+    write_scores_dir,
 )
+from benchbench.registry import PROXIES as PROXY_REGISTRY
+from benchbench.registry import RegistryError
 from benchbench.rng import make_rng
-from benchbench.spaces import NB201Space
+from benchbench.spaces import NB201Space, SearchSpace
 from benchbench.trial import TrialValue
 from results.correlation import correlate, correlate_scores, plot_heatmap, plot_scatter
 
@@ -36,7 +44,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from algorithms.proxies import compute_proxies
-from benchbench.nn import get_builder, load_batch, new_network, torch_threads
+from benchbench.nn import (
+    build_nb201,
+    get_builder,
+    load_batch,
+    new_network,
+    register_builder,
+    torch_threads,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,9 +91,33 @@ def layer_weights(net):
 
 def test_names_and_aliases() -> None:
     assert len(PROXIES) == 12 and set(PROXIES) >= DATA_INDEPENDENT
+    assert frozenset({"params", "flops", "synflow", "l2_norm", "zen"}) == DATA_INDEPENDENT
     assert canonical_proxy("naswot") == "nwot" and canonical_proxy("jacov") == "jacob_cov"
     with pytest.raises(KeyError, match="synflow"):
         canonical_proxy("synflo")
+    with pytest.raises(RegistryError, match="NO_SUCH"):
+        canonical_proxy("test_proxies:NO_SUCH")
+
+
+def test_every_builtin_proxy_has_a_module_a_reference_and_a_description() -> None:
+    import importlib
+
+    builtin = [e for e in PROXY_REGISTRY.entries() if e.origin == "builtin"]
+    assert sorted(e.name for e in builtin) == sorted(PROXIES)  # report order: PROXIES
+    for e in builtin:
+        module, _, attr = e.target.partition(":")
+        assert module == f"algorithms.proxies.{e.name}", e  # one module per proxy
+        d = PROXY_REGISTRY.load(e.name)
+        assert getattr(importlib.import_module(module), attr) is d is get_proxy(e.name)
+        assert isinstance(d, ProxyDefinition) and d.name == e.name
+        desc = PROXY_REGISTRY.description(e.name)
+        assert desc == d.description and desc and "\n" not in desc and len(desc) < 160, e.name
+        assert "http" in d.reference and any(str(y) in d.reference for y in range(2018, 2023)), \
+            e.name
+        assert d.needs and set(d.needs) <= set(PASSES) and isinstance(d.data_independent, bool)
+        assert (e.name in DATA_INDEPENDENT) == d.data_independent
+        assert PROXY_REGISTRY.params(e.name) == ()
+        assert (importlib.import_module(module).__doc__ or "").startswith(f"``{e.name}``")
 
 
 def test_gradient_proxies_match_plain_recomputation(batch, builder) -> None:
@@ -188,6 +227,150 @@ def test_proxy_contract_score_arch_rng() -> None:
     assert v1 == v2 and v1 != v3 and s1 > 0 and p.name == "nwot"
 
 
+# --------------------------------------------------------- definitions by import path
+class LogitSpread(ProxyDefinition):
+    """Standard deviation of the logits of the batch (a toy proxy of this test module)."""
+
+    name = "logit_spread"
+    reference = "this test module (not a published proxy)"
+    needs = frozenset({"forward"})
+
+    def compute(self, ctx: ProxyContext) -> float:
+        return float(ctx.logits.detach().std())
+
+
+LOGIT_SPREAD = LogitSpread()
+
+
+class _Bad(ProxyDefinition):
+    """A definition that breaks the contract (see the test)."""
+
+    name = "bad"
+    reference = "this test module"
+    needs = frozenset({"network"})
+
+    def compute(self, ctx: ProxyContext) -> float:
+        return 0.0
+
+
+class ReadsUndeclared(_Bad):
+    def compute(self, ctx: ProxyContext) -> float:
+        return float(ctx.logits.sum())  # made by 'forward', which it does not declare
+
+
+class UnknownPass(_Bad):
+    needs = frozenset({"forwrd"})
+
+
+class IndependentButForward(_Bad):
+    needs = frozenset({"loss_grads"})
+    data_independent = True
+
+
+class IndependentReadsBatch(_Bad):
+    data_independent = True
+
+    def compute(self, ctx: ProxyContext) -> float:
+        return float(ctx.batch.x.sum())
+
+
+class NotAFloat(_Bad):
+    def compute(self, ctx: ProxyContext) -> float:
+        return "high"  # type: ignore[return-value]
+
+
+class NoReference(_Bad):
+    reference = ""
+
+
+def test_definition_by_import_path_in_compute_proxies_and_proxy(batch, builder) -> None:
+    path = "test_proxies:LOGIT_SPREAD"
+    got = compute_proxies(builder, CELLS[0], batch, proxies=["synflow", path], seed=4)
+    assert list(got) == ["synflow", path] and got[path].proxy == path
+    net = fresh(builder, CELLS[0], seed=4)
+    assert got[path].value == pytest.approx(float(net(batch.x).detach().std()), rel=1e-6)
+    assert got["synflow"].value == compute_proxies(builder, CELLS[0], batch, proxies=["synflow"],
+                                                   seed=4)["synflow"].value
+    assert got[path].seconds > 0
+    by_class = compute_proxies(builder, CELLS[0], batch, proxies=["test_proxies:LogitSpread"],
+                               seed=4)  # a class is instantiated
+    assert by_class["test_proxies:LogitSpread"].value == got[path].value
+
+    p = Proxy(path, config=ScoreConfig(batch_size=8, builder_options=SMALL))
+    assert p.name == path and canonical_proxy(path) == path
+    v1, s1 = p.score(CELLS[0], make_rng(0, "x"))
+    v2, _ = p.score(CELLS[0], make_rng(0, "x"))
+    v3, _ = p.score(CELLS[0], make_rng(1, "x"))
+    assert v1 == v2 != v3 and s1 > 0
+
+
+@pytest.mark.parametrize(("definition", "match"), [
+    ("ReadsUndeclared", "reads ctx.logits, made by pass 'forward'"),
+    ("UnknownPass", "unknown engine pass 'forwrd'; known passes: network"),
+    ("IndependentButForward", "data_independent but needs pass"),
+    ("IndependentReadsBatch", "data_independent but reads ctx.batch"),
+    ("NotAFloat", "returned 'high'"),
+    ("NoReference", "reference must be a non-empty str"),
+])
+def test_contract_violations_are_named(batch, builder, definition, match) -> None:
+    with pytest.raises(ProxyContractError, match=match):
+        compute_proxies(builder, CELLS[0], batch, proxies=[f"test_proxies:{definition}"])
+
+
+def test_each_pass_runs_once_when_proxies_share_it(batch, builder, monkeypatch) -> None:
+    """All twelve proxies together: two networks built (the default one and zen's Gaussian
+    one), one forward pass of the batch through the first, two (x and x') through the second,
+    three autograd.grad calls (input gradient, loss gradient, Hessian-vector product) and one
+    backward (synflow's).  Computed alone, the seven data-dependent proxies would need seven
+    forward passes."""
+    forwards: dict[int, int] = {}
+    built: list[int] = []
+
+    def counting_builder(arch, *, num_classes):
+        net = builder(arch, num_classes=num_classes)
+        built.append(id(net))
+
+        def count(module, inp):  # the batch's forwards only (not flops' / synflow's (1, ...))
+            if inp[0].shape[0] == len(batch.x) and inp[0].dtype == torch.float32:
+                forwards[id(module)] = forwards.get(id(module), 0) + 1
+        net.register_forward_pre_hook(count)
+        return net
+
+    calls = {"grad": 0, "backward": 0}
+    grad, backward = torch.autograd.grad, torch.Tensor.backward
+
+    def counting_grad(*a, **k):
+        calls["grad"] += 1
+        return grad(*a, **k)
+
+    def counting_backward(self, *a, **k):
+        calls["backward"] += 1
+        return backward(self, *a, **k)
+
+    alone = {p: compute_proxies(builder, CELLS[1], batch, proxies=[p], seed=5)[p].value
+             for p in PROXIES}
+    monkeypatch.setattr(torch.autograd, "grad", counting_grad)
+    monkeypatch.setattr(torch.Tensor, "backward", counting_backward)
+    together = compute_proxies(counting_builder, CELLS[1], batch, seed=5)
+    monkeypatch.undo()
+    assert len(built) == 2
+    assert [forwards.get(i, 0) for i in built] == [1, 2]
+    assert calls == {"grad": 3, "backward": 1}
+    for p in PROXIES:
+        assert together[p].value == pytest.approx(alone[p], rel=1e-5, abs=1e-9), p
+
+
+def test_proxies_of_a_pass_see_the_network_before_the_forward_pass(batch, builder) -> None:
+    """A definition that needs only ``network`` is computed before any pass uses the network
+    (so BN running statistics are still fresh when synflow copies it), whatever else is
+    asked."""
+    only = compute_proxies(builder, CELLS[0], batch, proxies=["synflow", "l2_norm"], seed=6)
+    mixed = compute_proxies(builder, CELLS[0], batch,
+                            proxies=["grasp", "nwot", "synflow", "l2_norm"], seed=6)
+    assert only["synflow"].value == mixed["synflow"].value
+    assert only["l2_norm"].value == mixed["l2_norm"].value
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """A small cached sweep: 12 cells (plus the all-zero cell) x 1 seed, C=4, N=1, batch 8."""
@@ -231,6 +414,69 @@ def test_parallel_workers_give_the_same_scores(sweep, tmp_path) -> None:
     ser = df.set_index(["arch_id", "proxy"])["value"]
     for r in par.itertuples():
         assert r.value == pytest.approx(ser[(r.arch_id, r.proxy)], rel=1e-6)
+
+
+class UnindexedNB201(SearchSpace):
+    """NB201 without its enumerable part (as a DARTS-sized space would be)."""
+
+    name = "nb201-unindexed"
+
+    def __init__(self) -> None:
+        self._nb = NB201Space()
+
+    def parse(self, arch):
+        if isinstance(arch, (int, np.integer)):
+            raise ValueError(f"space {self.name!r} has no indices, got {arch!r}")
+        return self._nb.parse(arch)
+
+    def arch_id(self, arch):
+        return self._nb.arch_id(arch)
+
+    def sample(self, rng):
+        return self._nb.sample(rng)
+
+    def mutate(self, arch, rng):
+        return self._nb.mutate(arch, rng)
+
+    def neighbours(self, arch):
+        return self._nb.neighbours(arch)
+
+    def encode(self, arch):
+        return self._nb.encode(arch)
+
+    def as_categorical(self):
+        return self._nb.as_categorical()
+
+    def from_categorical(self, values):
+        return self._nb.from_categorical(values)
+
+    def to_categorical(self, arch):
+        return self._nb.to_categorical(arch)
+
+
+def test_sweep_on_a_space_that_cannot_be_enumerated(tmp_path) -> None:
+    register_builder(UnindexedNB201.name, build_nb201)
+    space = "test_proxies:UnindexedNB201"
+    cells = sample_cells(4, space=space, seed=3)
+    assert len(set(cells)) == 4 and cells == sample_cells(4, space=space, seed=3)
+    assert cells != sample_cells(4, space=space, seed=4)
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
+        sample_cells(0, space=space)
+    cfg = ScoreConfig(space=space, batch_size=8, builder_options=SMALL)
+    df = score_cells(cells, tmp_path / "zc", config=cfg, proxies=["params", "nwot"])
+    assert len(df) == 8 and df["arch_index"].isna().all() and (df["error"] == "").all()
+    lines = (tmp_path / "zc" / "scores.csv").read_text().splitlines()
+    assert all(line.split(",")[1] == "" for line in lines[1:])
+    same = score_cells(cells, tmp_path / "nb201", proxies=["params", "nwot"],
+                       config=ScoreConfig(batch_size=8, builder_options=SMALL))
+    assert same["arch_index"].notna().all()
+    key = ["arch_id", "seed", "proxy"]
+    assert (df.sort_values(key)["value"].to_numpy()
+            == same.sort_values(key)["value"].to_numpy()).all()
+    out = write_scores_dir(df[["arch_id", "proxy", "value"]], tmp_path / "w", config=cfg)
+    back = load_scores(out)[1]
+    assert back["arch_index"].isna().all() and len(back) == 8
+    assert list(back["arch_id"]) == sorted(back["arch_id"])
 
 
 def test_read_cells(tmp_path) -> None:
@@ -350,15 +596,12 @@ def test_naswot_and_warm_started_re(sweep) -> None:
 
 
 def test_cli_score_and_correlate(nb201_flat, tmp_path, monkeypatch, capsys) -> None:
-    import argparse
+    from benchbench.cli import build_parser, main
+    from benchbench.cli import proxies as cli_proxies
 
-    from benchbench import _cli_proxies
-    from benchbench.cli import main
-
-    parser = argparse.ArgumentParser()
-    _cli_proxies.register(parser.add_subparsers(dest="command"))
-    a = parser.parse_args(["proxies", "correlate", "x", "--dataset", "cifar100,cifar10-valid"])
-    assert a.func is _cli_proxies.cmd_correlate
+    a = build_parser().parse_args(["proxies", "correlate", "x", "--dataset",
+                                   "cifar100,cifar10-valid"])
+    assert a.func is cli_proxies.cmd_correlate
 
     monkeypatch.setenv("BENCHBENCH_DATA", str(tmp_path / "data"))
     assert main(["data", "import", "nb201", str(nb201_flat), "--no-progress"]) == 0

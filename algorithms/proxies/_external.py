@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from algorithms.proxies._compute import PROXIES
+from algorithms.proxies._engine import PROXIES
 from algorithms.proxies._score import SCORE_FIELDS, ScoreConfig, _write_rows
 
 __all__ = ["import_naslib_scores", "load_naslib_scores", "naslib_nb201_cell",
@@ -80,14 +80,15 @@ def write_scores_dir(scores: Any, out_dir: str | Path, *, config: ScoreConfig) -
         config: what the scores were made with (recorded as ``config.json``).
 
     Returns:
-        ``out_dir``.  Rows are written in official index order, then seed, then proxy.
+        ``out_dir``.  Rows are written in index order (by ``arch_id`` for a space that cannot
+        be enumerated, with an empty ``arch_index``), then seed, then proxy.
 
     Raises:
         ValueError: a required column is missing, a cell does not parse, or a
             (cell, seed, proxy) appears twice.
         FileExistsError: ``out_dir`` already holds a ``config.json`` or ``scores.csv``.
     """
-    from benchbench.spaces import get_space
+    from benchbench.spaces import get_space, is_enumerable
 
     missing = [c for c in ("arch_id", "proxy", "value") if c not in scores.columns]
     if missing:
@@ -101,7 +102,11 @@ def write_scores_dir(scores: Any, out_dir: str | Path, *, config: ScoreConfig) -
     df = scores.copy()
     archs = [space.parse(a) for a in df["arch_id"]]
     df["arch_id"] = [space.arch_id(a) for a in archs]
-    df["arch_index"] = space.indices(archs) if len(archs) else []
+    enumerable = is_enumerable(space)
+    if enumerable:
+        df["arch_index"] = space.indices(archs) if len(archs) else []  # type: ignore[attr-defined]
+    else:
+        df["arch_index"] = ""
     df["seed"] = df["seed"].astype(int) if "seed" in df.columns else 0
     for c in _NUMERIC:
         df[c] = df[c].astype(float) if c in df.columns else math.nan
@@ -111,7 +116,8 @@ def write_scores_dir(scores: Any, out_dir: str | Path, *, config: ScoreConfig) -
         r = df[dup].iloc[0]
         raise ValueError(f"scores hold (arch_id, seed, proxy) = ({r['arch_id']!r}, "
                          f"{r['seed']}, {r['proxy']!r}) more than once")
-    df = df.sort_values(["arch_index", "seed", "proxy"], kind="stable")
+    df = df.sort_values(["arch_index" if enumerable else "arch_id", "seed", "proxy"],
+                        kind="stable")
     d.mkdir(parents=True, exist_ok=True)
     meta = {"config": config.to_dict(), "fields": list(SCORE_FIELDS)}
     (d / "config.json").write_text(json.dumps(meta, indent=2))

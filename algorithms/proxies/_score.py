@@ -5,7 +5,9 @@ A sweep writes into one directory:
 * ``config.json``: the :class:`ScoreConfig` (space, benchmark, dataset, batch, network
   size).  Resuming with a different configuration is refused.
 * ``scores.csv``: one row per (cell, seed, proxy) with columns :data:`SCORE_FIELDS`; rows
-  are appended as cells finish, so an interrupted sweep resumes where it stopped.  ``value``
+  are appended as cells finish, so an interrupted sweep resumes where it stopped.
+  ``arch_index`` is the cell's index in the space, empty for a space that cannot be
+  enumerated (read back as ``None``).  ``value``
   is written as Python's ``repr`` of the float (``nan``, ``inf`` and ``-inf`` kept); a proxy
   that raised has ``value`` ``nan`` and the error message in ``error``.  ``seconds`` is the
   proxy's own cost (see :class:`~algorithms.proxies.ProxyScore`), ``cell_seconds`` /
@@ -32,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from algorithms.proxies._compute import (
+from algorithms.proxies._engine import (
     IMPLEMENTATION,
     PROXIES,
     canonical_proxy,
     compute_proxies,
 )
-from benchbench.spaces import get_space
+from benchbench.spaces import get_space, is_enumerable
 
 __all__ = ["SCORE_FIELDS", "Proxy", "ScoreConfig", "load_scores", "num_classes_for",
            "read_cells", "sample_cells", "score_cells"]
@@ -67,7 +69,8 @@ class ScoreConfig:
     """Everything a proxy score depends on, besides the cell, the seed and the proxy.
 
     Attributes:
-        space: search space name (its network builder is ``benchbench.nn.get_builder``).
+        space: search space name or import path (its network builder is the one
+            ``benchbench.nn.get_builder`` has for the space's ``name``).
         benchmark, dataset: what the scores will be correlated with (recorded, and
             ``dataset`` fixes ``num_classes`` unless given).
         num_classes: classifier outputs.
@@ -114,8 +117,10 @@ class ScoreConfig:
         return _BATCHES[key]
 
     def builder(self) -> Any:
+        """The network builder registered for the space's name
+        (:func:`benchbench.nn.get_builder`; ``space`` may be an import path)."""
         from benchbench.nn import get_builder
-        return get_builder(self.space, **self.builder_options)
+        return get_builder(get_space(self.space).name, **self.builder_options)
 
 
 _BATCHES: dict[Any, Any] = {}  # per-process cache of the current batch (not an RNG)
@@ -143,7 +148,7 @@ def _score_task(config: dict[str, Any], arch_id: str, seed: int,
             except Exception as e:
                 results[p] = (math.nan, math.nan, f"{type(e).__name__}: {e}"[:500])
     cell_s, cell_cpu = time.perf_counter() - t0, time.process_time() - c0
-    index = space.index(arch)
+    index = space.index(arch) if is_enumerable(space) else ""  # type: ignore[attr-defined]
     return [{"arch_id": arch_id, "arch_index": index, "seed": seed, "proxy": p, "value": v,
              "seconds": s, "cell_seconds": cell_s, "cell_cpu_seconds": cell_cpu, "error": err}
             for p, (v, s, err) in results.items()]
@@ -172,7 +177,9 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         r = csv.DictReader(f)
         for row in r:
             try:
-                rows.append({"arch_id": row["arch_id"], "arch_index": int(row["arch_index"]),
+                index = row["arch_index"]
+                rows.append({"arch_id": row["arch_id"],
+                             "arch_index": int(index) if index != "" else None,
                              "seed": int(row["seed"]), "proxy": row["proxy"],
                              "value": float(row["value"]), "seconds": float(row["seconds"]),
                              "cell_seconds": float(row["cell_seconds"]),
@@ -300,27 +307,55 @@ def read_cells(path: str | Path, space: str = "nb201") -> list[Any]:
 
 
 def sample_cells(n: int, *, space: str = "nb201", seed: int = 0) -> list[Any]:
-    """``n`` distinct cells drawn uniformly from ``space`` with ``make_rng(seed,
-    "proxy-sample")``."""
+    """``n`` distinct cells of ``space`` drawn with ``make_rng(seed, "proxy-sample")``.
+
+    An enumerable space: uniformly without replacement, in index order.  Any other space:
+    the first ``n`` distinct cells of ``space.sample`` (its sampling distribution), in the
+    order drawn.
+
+    Raises:
+        ValueError: ``n`` out of range (``1..size`` for an enumerable space), or a space
+            whose sampler keeps repeating cells (fewer than ``n`` distinct in
+            ``100 * n + 1000`` draws).
+    """
     from benchbench.rng import make_rng
 
     sp = get_space(space)
-    if not 1 <= n <= sp.size:
-        raise ValueError(f"n must be in 1..{sp.size}, got {n}")
-    idx = make_rng(seed, "proxy-sample").choice(sp.size, size=n, replace=False)
-    return [sp.from_index(int(i)) for i in np.sort(idx)]
+    rng = make_rng(seed, "proxy-sample")
+    if is_enumerable(sp):
+        size = sp.size  # type: ignore[attr-defined]
+        if not 1 <= n <= size:
+            raise ValueError(f"n must be in 1..{size} (the size of space {sp.name!r}), got {n}")
+        idx = rng.choice(size, size=n, replace=False)
+        return [sp.from_index(int(i)) for i in np.sort(idx)]  # type: ignore[attr-defined]
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    seen: dict[Any, None] = {}
+    for _ in range(100 * n + 1000):
+        seen.setdefault(sp.sample(rng), None)
+        if len(seen) == n:
+            return list(seen)
+    raise ValueError(f"space {sp.name!r} gave only {len(seen)} distinct cells in "
+                     f"{100 * n + 1000} samples, fewer than n={n}; ask for fewer cells")
 
 
 class Proxy:
     """One zero-cost proxy as a performance estimate: ``score(arch, rng) -> (value, seconds)``.
 
     Args:
-        name: a proxy of :data:`~algorithms.proxies.PROXIES` (or ``naswot`` / ``jacov``).
+        name: a proxy of :data:`benchbench.registry.PROXIES` (built-ins:
+            :data:`~algorithms.proxies.PROXIES`; aliases ``naswot``, ``jacov``) or the import
+            path ``"package.module:NAME"`` of a
+            :class:`~algorithms.proxies.ProxyDefinition`.
         config: the network and batch (default: NB201, C=16, N=5, CIFAR-10 classes, 64
             bundled digits images).
 
     Each call builds a fresh network initialised from a seed drawn from ``rng`` and scores it
     on the batch of seed 0 (the same batch for every architecture).
+
+    Raises:
+        UnknownNameError: an unknown name.
+        ProxyContractError: a definition that breaks the contract.
     """
 
     def __init__(self, name: str, *, config: ScoreConfig | None = None) -> None:
