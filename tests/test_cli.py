@@ -1,4 +1,5 @@
-"""The command line, end to end, on the real NB201 export (in fresh processes)."""
+"""The command line, end to end, on the real NB201 export and real training (in fresh
+processes).  In-process tests of the CLI package are in test_cli_list.py."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 
-def bb(*args: str, root: Path, check: bool = True) -> subprocess.CompletedProcess:
+
+def bb(*args: str, root: Path, check: bool = True,
+       cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "BENCHBENCH_DATA": str(root)}
+    if cwd is not None:  # the package must still be importable from there
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-m", "benchbench.cli", *args], capture_output=True,
-                         text=True, env=env)
+                         text=True, env=env, cwd=cwd)
     if check and out.returncode != 0:
         raise AssertionError(f"benchbench {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out
@@ -67,14 +73,47 @@ def test_query_json(root: Path, nats_sample_dir: Path) -> None:
     (("run", "--benchmark", "nb201", "--dataset", "cifar10-valid", "--algorithms", "rs",
       "--seeds", "0", "--max-evals", "3", "--out", "x", "--param", "re.sample_size=2"),
      "names algorithm 're', which is not in --algorithms"),
+    (("run", "--benchmark", "nope", "--dataset", "cifar10-valid", "--algorithms", "rs",
+      "--seeds", "0", "--max-evals", "3", "--out", "x"),
+     "unknown benchmark 'nope'; allowed: 'nats', 'nb201', 'nb201-digits', "
+     "'nb201-digits-train', 'nb201-train'"),
+    (("run", "--benchmark", "nb201", "--dataset", "cifar10-valid", "--algorithms",
+      "rs,mine=nope", "--seeds", "0", "--max-evals", "3", "--out", "x"),
+     "unknown optimizer 'nope'; allowed: .*'re'.*'rs'"),
+    (("run", "--benchmark", "nb201", "--dataset", "cifar10-valid", "--algorithms",
+      "mine=no_such_pkg.search:Mine", "--seeds", "0", "--max-evals", "3", "--out", "x"),
+     "cannot import module 'no_such_pkg.search'"),
+    (("query", "nb201-digits-train", "0", "--dataset", "digits", "--benchmark-option",
+      "bogus=1"), r"cannot open benchmark 'nb201-digits-train' with options \{'bogus': 1\}.*"
+                  r"its options: \['device', 'mean_seeds', 'max_live_runs'\]"),
+    (("validate", "--benchmark", "nb201-digits-train", "--cells", "cells.txt"),
+     "'nb201-digits-train' is a training benchmark"),
+    (("list", "nope"), "unknown list kind 'nope'; allowed: 'spaces'"),
 ])
-def test_errors_are_one_clear_line(root: Path, args: tuple[str, ...], msg: str) -> None:
-    out = bb(*args, root=root, check=False)
+def test_errors_are_one_clear_line(root: Path, args: tuple[str, ...], msg: str,
+                                   tmp_path: Path) -> None:
+    out = bb(*args, root=root, check=False, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     import re
 
     assert re.search(msg, out.stderr), out.stderr
-    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("benchbench: error: ")
+    assert not (tmp_path / "x").exists()  # nothing was written
+
+
+def test_data_root_before_or_after_the_command(root: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"  # $BENCHBENCH_DATA: --data-root must win
+    for args in (("--data-root", str(root), "data", "list"),
+                 ("data", "list", "--data-root", str(root))):
+        out = bb(*args, root=empty).stdout
+        assert "nats " in out and "nb201 " in out and "nb201-digits-train" in out
+    assert "nats " not in bb("data", "list", root=empty).stdout
+    for args in (("--data-root", str(root), "query", "nats", "11", "--dataset", "cifar10-valid",
+                  "--json"),
+                 ("query", "nats", "11", "--dataset", "cifar10-valid", "--json", "--data-root",
+                  str(root))):
+        assert json.loads(bb(*args, root=empty).stdout)["index"] == 11
 
 
 def test_run_resume_and_report(root: Path, tmp_path: Path) -> None:
@@ -131,3 +170,34 @@ def test_quick_start_on_the_embedded_table(tmp_path: Path) -> None:
     summary = pd.read_csv(study / "summary.csv")
     assert (summary["runs"] == 20).all() and (summary["valid_mean"] > 80).all()
     assert (study / "report" / "report.md").is_file()
+
+
+def test_real_training_from_the_cli(tmp_path: Path) -> None:
+    """`nb201-digits-train` by name: query and run train for real; --benchmark-option reaches
+    the factory."""
+    pytest.importorskip("torch")
+    root = tmp_path / "empty-root"
+    q = ("query", "nb201-digits-train", "100", "--dataset", "digits", "--epoch", "2", "--json")
+    seed0 = json.loads(bb(*q, "--seed", "0", root=root).stdout)
+    assert seed0["benchmark"] == "nb201-digits-train" and seed0["index"] == 100
+    assert seed0["epoch"] == 2 and seed0["data_seed"] == 0 and seed0["cost_s"] > 0
+    assert 0 <= seed0["values"]["valid_acc"] <= 100
+    # the seed mean over mean_seeds=[0] is seed 0's run (training is bit-reproducible on CPU;
+    # over the default seeds (0, 1) it would differ)
+    mean0 = json.loads(bb(*q, "--benchmark-option", "mean_seeds=[0]", root=root).stdout)
+    assert mean0["data_seed"] is None and mean0["values"] == seed0["values"]
+
+    study = tmp_path / "trained"
+    out = bb("run", "--benchmark", "nb201-digits-train", "--dataset", "digits", "--algorithms",
+             "rs,re2=re", "--param", "re2.population_size=2", "--seeds", "0-1", "--max-evals",
+             "3", "--epoch", "2", "--workers", "1", "--benchmark-option", "mean_seeds=[0]",
+             "--out", str(study), root=root).stdout
+    assert "4 runs done" in out
+    spec = json.loads((study / "study.json").read_text())
+    assert spec["benchmark"]["name"] == "nb201-digits-train"
+    assert spec["benchmark"]["kind"] == "training"
+    assert spec["algorithms"] == {"rs": {}, "re2": {"algorithm": "re", "population_size": 2}}
+    rec = pd.read_csv(study / "runs" / "re2" / "seed-000001" / "records.csv")
+    assert len(rec) == 3 and (rec["cost_s"] > 0).all() and (rec["fidelity"] == 2).all()
+    bb("report", str(study), "--summary-only", root=root)
+    assert sorted(pd.read_csv(study / "summary.csv")["algorithm"]) == ["re2", "rs"]

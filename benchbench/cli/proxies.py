@@ -1,13 +1,13 @@
-"""``benchbench proxies score`` and ``benchbench proxies correlate``.
-
-``register(subparsers)`` adds the ``proxies`` command to the main parser (see
-:mod:`benchbench.cli`); torch is imported only when ``score`` runs.
+"""``benchbench proxies``: score cells with zero-cost proxies, import external scores,
+correlate scores with a benchmark metric.  torch is imported only when ``score`` runs.
 
 Examples::
 
     benchbench proxies score --benchmark nb201 --sample 1000 --out zc/ --workers 2
     benchbench proxies score --benchmark nb201 --cells cells.txt --proxies nwot,synflow \\
         --batch-source cifar10 --image-root ~/data --out zc/
+    benchbench proxies import-naslib ../shared/data/nb201/zc_scores_725.json \\
+        --dataset cifar10 --out zc-naslib/
     benchbench proxies correlate zc/ --dataset cifar10-valid --metric valid_acc --plots
 """
 
@@ -17,12 +17,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cmd_correlate", "cmd_score", "register"]
+from benchbench.cli._common import (
+    add_benchmark_option,
+    add_no_progress,
+    open_benchmark,
+    parse_seeds,
+    split_items,
+)
 
-
-def _open_benchmark(name: str, root: str | None) -> Any:
-    from tabular_data import open_benchmark
-    return open_benchmark(name, root)
+__all__ = ["cmd_correlate", "cmd_import_naslib", "cmd_score", "register"]
 
 
 def _default_dataset(datasets: tuple[str, ...] | None) -> str:
@@ -37,17 +40,11 @@ def _default_dataset(datasets: tuple[str, ...] | None) -> str:
 
 def _default_metric(bench: Any, dataset: str) -> str:
     """``valid_acc`` if the dataset has it, else ``valtest_acc``, else its first metric."""
-    names = [m.name for m in bench.metrics(bench.check_dataset(dataset))]
+    names: list[str] = [m.name for m in bench.metrics(bench.check_dataset(dataset))]
     for n in ("valid_acc", "valtest_acc"):
         if n in names:
             return n
     return names[0]
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 def cmd_score(a: argparse.Namespace) -> int:
@@ -55,20 +52,13 @@ def cmd_score(a: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from algorithms.proxies import (
-        PROXIES,
-        ScoreConfig,
-        read_cells,
-        sample_cells,
-        score_cells,
-    )
-    from benchbench.cli import parse_seeds
+    from algorithms.proxies import PROXIES, ScoreConfig, read_cells, sample_cells, score_cells
     from benchbench.spaces import get_space
 
     space, datasets = a.space, None
     try:
-        bench = _open_benchmark(a.benchmark, getattr(a, "data_root", None))
-        space, datasets = bench.space.name, tuple(bench.datasets)
+        with open_benchmark(a, a.benchmark) as bench:
+            space, datasets = bench.space.name, tuple(bench.datasets)
     except (LookupError, FileNotFoundError, ValueError, OSError) as e:
         if space is None:
             raise ValueError(f"cannot open benchmark {a.benchmark!r} ({e}); import it first "
@@ -89,11 +79,11 @@ def cmd_score(a: argparse.Namespace) -> int:
                          builder_options=options)
     cells = (read_cells(a.cells, space) if a.cells is not None
              else sample_cells(a.sample, space=space, seed=a.sample_seed))
-    df = score_cells(cells, a.out, config=config, proxies=_split(a.proxies) or PROXIES,
+    df = score_cells(cells, a.out, config=config, proxies=split_items(a.proxies) or PROXIES,
                      seeds=parse_seeds(a.seeds), workers=a.workers,
                      progress=bool(getattr(a, "progress", False)))
-    n_bad = (~np.isfinite(df["value"].to_numpy(dtype=float))).astype(int)
-    n_bad = pd.Series(n_bad).groupby(df["proxy"].to_numpy()).sum()
+    bad = (~np.isfinite(df["value"].to_numpy(dtype=float))).astype(int)
+    n_bad = pd.Series(bad).groupby(df["proxy"].to_numpy()).sum()
     print(f"{df['arch_id'].nunique()} cells x {df['seed'].nunique()} seeds scored in {a.out}")
     if n_bad.any():
         print("non-finite scores (NaN / inf, kept): "
@@ -105,14 +95,14 @@ def cmd_import_naslib(a: argparse.Namespace) -> int:
     """Handler of ``proxies import-naslib``."""
     from algorithms.proxies import import_naslib_scores
 
-    proxies = [p for item in a.proxies for p in item.split(",") if p] if a.proxies else None
-    out = import_naslib_scores(a.file, a.dataset, a.out, proxies=proxies)
+    out = import_naslib_scores(a.file, a.dataset, a.out, proxies=split_items(a.proxies))
     print(f"wrote {out} (scores of {a.file}, dataset {a.dataset!r})")
     return 0
 
 
 def cmd_correlate(a: argparse.Namespace) -> int:
-    """Handler of ``proxies correlate``: prints a table and writes a CSV, one row per proxy."""
+    """Handler of ``proxies correlate``: prints a table and writes a CSV, one row per proxy
+    and dataset."""
     import pandas as pd
 
     from algorithms.proxies import load_scores
@@ -128,22 +118,22 @@ def cmd_correlate(a: argparse.Namespace) -> int:
     if scores.empty:
         raise ValueError(f"{a.dir} holds no scores yet")
     name = a.benchmark or cfg.benchmark
-    bench = _open_benchmark(name, getattr(a, "data_root", None))
     ids = sorted(scores["arch_id"].unique())
-    proxies = _split(a.proxies)
+    proxies = split_items(a.proxies)
     tables, targets = [], {}
-    for dataset in _split([a.dataset]) if a.dataset else [cfg.dataset]:
-        metric = a.metric or _default_metric(bench, dataset)
-        tgt = pd.Series(targets_from_benchmark(bench, ids, dataset=dataset, metric=metric,
-                                               fidelity=a.fidelity), index=ids)
-        t = correlate_scores(scores, tgt, proxies=proxies, top_k=a.top_k, n_boot=a.n_boot,
-                             seed=a.seed)
-        t.insert(0, "metric", metric)
-        t.insert(0, "dataset", dataset)
-        pub = PUBLISHED.get(dataset.replace("-valid", ""), {})
-        t["published_spearman"] = [pub.get(p, float("nan")) for p in t["proxy"]]
-        tables.append(t)
-        targets[(dataset, metric)] = tgt
+    with open_benchmark(a, name) as bench:
+        for dataset in split_items([a.dataset] if a.dataset else None) or [cfg.dataset]:
+            metric = a.metric or _default_metric(bench, dataset)
+            tgt = pd.Series(targets_from_benchmark(bench, ids, dataset=dataset, metric=metric,
+                                                   fidelity=a.fidelity), index=ids)
+            t = correlate_scores(scores, tgt, proxies=proxies, top_k=a.top_k,
+                                 n_boot=a.n_boot, seed=a.seed)
+            t.insert(0, "metric", metric)
+            t.insert(0, "dataset", dataset)
+            pub = PUBLISHED.get(dataset.replace("-valid", ""), {})
+            t["published_spearman"] = [pub.get(p, float("nan")) for p in t["proxy"]]
+            tables.append(t)
+            targets[(dataset, metric)] = tgt
     table = pd.concat(tables, ignore_index=True)
     tag = "_".join(f"{d}_{m}" for d, m in targets)
     out = Path(a.csv) if a.csv else Path(a.dir) / f"correlation_{tag}.csv"
@@ -166,14 +156,17 @@ def cmd_correlate(a: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add ``proxies score`` / ``proxies correlate`` to an argparse subparsers object."""
-    p = subparsers.add_parser("proxies", help="zero-cost proxies: score cells, correlate")
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """Add ``proxies score|import-naslib|correlate`` to the main parser's sub-commands."""
+    p = subparsers.add_parser("proxies", parents=parents,
+                              help="zero-cost proxies: score cells, correlate")
     ps = p.add_subparsers(dest="proxies_command", required=True)
 
-    s = ps.add_parser("score", help="score cells with zero-cost proxies (cached, resumable)")
+    s = ps.add_parser("score", parents=parents,
+                      help="score cells with zero-cost proxies (cached, resumable)")
     s.add_argument("--benchmark", required=True,
-                   help="table name or path (its space and datasets; correlate uses it)")
+                   help="benchmark name, .h5 path or import path (its space and datasets; "
+                        "correlate uses it)")
     s.add_argument("--space", default=None,
                    help="search space, needed only if the benchmark cannot be opened (nb201)")
     s.add_argument("--dataset", default=None,
@@ -199,11 +192,12 @@ def register(subparsers: Any) -> None:
     s.add_argument("--cells-per-stage", type=int, default=5, help="NB201 N (default 5)")
     s.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     s.add_argument("--out", required=True, help="score directory (resumable)")
-    s.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+    add_benchmark_option(s)
+    add_no_progress(s)
     s.set_defaults(func=cmd_score)
 
-    c = ps.add_parser("correlate", help="rank correlations of scores with a benchmark metric")
+    c = ps.add_parser("correlate", parents=parents,
+                      help="rank correlations of scores with a benchmark metric")
     c.add_argument("dir", help="a `proxies score` directory")
     c.add_argument("--benchmark", default=None, help="default: the one recorded in DIR")
     c.add_argument("--dataset", default=None,
@@ -218,9 +212,10 @@ def register(subparsers: Any) -> None:
                    help="output CSV (default: DIR/correlation_<dataset>_<metric>.csv)")
     c.add_argument("--plots", action="store_true",
                    help="also write a scatter per proxy and a heatmap into DIR/plots")
+    add_benchmark_option(c)
     c.set_defaults(func=cmd_correlate)
 
-    i = ps.add_parser("import-naslib",
+    i = ps.add_parser("import-naslib", parents=parents,
                       help="turn a NASLib / NAS-Bench-Suite-Zero NB201 score file into a score "
                            "directory (for correlate, naswot and re-zc)")
     i.add_argument("file", help="e.g. ../shared/data/nb201/zc_scores_725.json")
