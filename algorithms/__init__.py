@@ -4,13 +4,16 @@ Black-box optimizers (ask / tell, :class:`benchbench.optimizer.Optimizer`) for a
 :class:`~benchbench.spaces.SearchSpace` offering ``sample`` / ``mutate`` / ``neighbours`` /
 ``as_categorical`` / ``from_categorical``:
 
-- ``"rs"``: :class:`RandomSearch`, uniform samples (NB201's ``RANDOM``);
-- ``"re"``: :class:`RegularizedEvolution`, Real et al. 2019 as NB201's ``R-EA``
-  (population 10, tournament 3, aging);
-- ``"reinforce"``: :class:`Reinforce`, Williams 1992 as NB201's ``REINFORCE``
-  (factorised softmax policy, Adam with learning rate 0.001, EMA baseline 0.9);
-- ``"ls"``: :class:`LocalSearch`, White et al. 2020 (hill climbing over
-  ``space.neighbours`` with restarts, never re-asking a cell);
+- ``"rs"``: :class:`RandomSearch`, uniform samples (NATS-Bench's / NB201's ``RANDOM``);
+- ``"re"``: :class:`RegularizedEvolution`, Real et al. 2019 as NB201's / NATS-Bench's
+  ``R-EA`` (population 10, tournament 3 with replacement, aging, NB201's node-then-input
+  mutation; ``mutation="uniform-neighbour"`` for a uniform neighbour);
+- ``"reinforce"``: :class:`Reinforce`, Williams 1992 as NATS-Bench's ``REINFORCE``
+  (factorised softmax policy, Adam with learning rate 0.01, EMA baseline 0.9; NB201's
+  README command uses 0.5);
+- ``"ls"``: :class:`LocalSearch`, White et al. 2020 as naszilla's ``local_search`` (start
+  from the best of 10 random cells, first improvement over the shuffled neighbours,
+  restart at a local optimum, never re-asking a cell);
 - ``"naswot"``: :class:`NASWOT`, Mellor et al. 2021 (best of N cells by a zero-cost proxy,
   training-free: told values are ignored);
 - ``"re-zc"``: :class:`ZeroCostWarmStartRE`, Abdelfattah et al. 2021 (regularized evolution

@@ -10,7 +10,10 @@ from algorithms._common import UniformStream
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
 
-__all__ = ["RegularizedEvolution"]
+__all__ = ["MUTATIONS", "RegularizedEvolution"]
+
+#: The mutation choices of :class:`RegularizedEvolution`, the default first.
+MUTATIONS: tuple[str, ...] = ("space", "uniform-neighbour")
 
 
 class RegularizedEvolution(Optimizer):
@@ -18,11 +21,12 @@ class RegularizedEvolution(Optimizer):
 
     The first ``population_size`` asks are uniform samples.  Every later ask runs a
     tournament: ``sample_size`` members of the current population are drawn uniformly,
-    the one with the best told objective is the parent, and the child is
-    ``space.mutate(parent)`` (always a different cell).  Each told trial joins the
-    population; when it then holds more than ``population_size`` members, the oldest is
-    removed (``aging=True``, regularized) or the worst (``aging=False``, the non-regularized
-    variant; NaN counts as worst, ties remove the oldest of them).
+    the one with the best told objective is the parent, and the child is a mutation of the
+    parent (always a different cell, one of ``space.neighbours(parent)``; see ``mutation``).
+    Each told trial joins the population; when it then holds more than ``population_size``
+    members, the oldest is removed (``aging=True``, regularized) or the worst
+    (``aging=False``, the non-regularized variant; NaN counts as worst, ties remove the
+    oldest of them).
 
     NaN objectives never win a tournament; a tournament whose members are all NaN
     yields a uniform sample instead (counted in :attr:`n_nan_tournaments`).
@@ -39,22 +43,42 @@ class RegularizedEvolution(Optimizer):
         sample_with_replacement: draw tournament members with replacement, as NB201's
             ``R_EA.py`` and Real et al.'s reference code do (``random.choice`` per member;
             the default); ``False`` draws distinct members.
+        mutation: how a child is drawn from its parent (:data:`MUTATIONS`):
+
+            * ``"space"`` (default): the space's own operator, ``space.mutate(parent, rng)``.
+              On NB201 that is NB201's R-EA operator (``NB201Space.mutate``,
+              ``kind="nb201-node"``: a node uniformly, then one of its inputs, then another
+              op; ``mutate_arch_func`` in ``exps/NAS-Bench-201-algos/R_EA.py`` of
+              D-X-Y/AutoDL-Projects), so edge 1<-0 changes in 1/3 of the children and each
+              edge into node 3 in 1/9.
+            * ``"uniform-neighbour"``: a uniform draw from ``space.neighbours(parent)``; on
+              NB201 every edge changes in 1/6 of the children (benchbench's operator before
+              issue 9, kept as a named deviation).
+
+    Defaults (population 10, tournament 3 with replacement, aging, NB201's mutation) are
+    NB201's ``R-EA`` (Dong & Yang, ICLR 2020; ``scripts-search/algos/R-EA.sh`` runs
+    ``exps/algos/R_EA.py --ea_population 10 --ea_sample_size 3``) and NATS-Bench's
+    (``exps/NATS-algos/regularized_ea.py --ea_population 10 --ea_sample_size 3``).
     """
 
     name: ClassVar[str] = "re"
 
     def __init__(self, *, population_size: int = 10, sample_size: int = 3,
-                 aging: bool = True, sample_with_replacement: bool = True) -> None:
+                 aging: bool = True, sample_with_replacement: bool = True,
+                 mutation: str = "space") -> None:
         self.population_size = population_size
         self.sample_size = sample_size
         self.aging = aging
         self.sample_with_replacement = sample_with_replacement
+        self.mutation = mutation
 
     def _validate(self) -> None:
         check_param("population_size", self.population_size, kind=int, low=1)
         check_param("sample_size", self.sample_size, kind=int, low=1)
         check_param("aging", self.aging, kind=bool)
         check_param("sample_with_replacement", self.sample_with_replacement, kind=bool)
+        if not isinstance(self.mutation, str) or self.mutation not in MUTATIONS:
+            raise ValueError(f"mutation must be one of {MUTATIONS}, got {self.mutation!r}")
         if not self.sample_with_replacement and self.sample_size > self.population_size:
             raise ValueError(f"sample_size={self.sample_size} must be <= population_size="
                              f"{self.population_size} when sampling without replacement")
@@ -77,9 +101,14 @@ class RegularizedEvolution(Optimizer):
             arch = self.space.sample(self.rng)
         else:
             parent = self._tournament(pop)
-            arch = (self.space.sample(self.rng) if parent is None
-                    else self.space.mutate(parent, self.rng))
+            arch = self.space.sample(self.rng) if parent is None else self._mutate(parent)
         return TrialInfo(arch, None, self._next_id())
+
+    def _mutate(self, parent: Any) -> Any:
+        if self.mutation == "space":
+            return self.space.mutate(parent, self.rng)
+        nbrs = self.space.neighbours(parent)  # "uniform-neighbour"
+        return nbrs[int(self.rng.integers(len(nbrs)))]
 
     def _tournament(self, pop: deque[tuple[Any, float]]) -> Any | None:
         """The best of ``sample_size`` uniformly drawn members (first drawn wins ties);

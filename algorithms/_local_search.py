@@ -1,73 +1,114 @@
-"""Local search (hill climbing with restarts), White et al. 2020."""
+"""Local search (hill climbing with restarts), White, Nolen, Sherstinsky & Gupta 2020."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from algorithms._common import sample_unseen, worst_if_nan
+from algorithms._common import SearchExhaustedError, sample_unseen, worst_if_nan
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
 
-__all__ = ["LocalSearch"]
+__all__ = ["KNOWN_NEIGHBOURS", "LocalSearch", "STEPS"]
+
+#: The step rules of :class:`LocalSearch`, the default (the reference) first.
+STEPS: tuple[str, ...] = ("first-improvement", "best-improvement")
+#: What :class:`LocalSearch` does with a neighbour asked earlier in the run, default first.
+KNOWN_NEIGHBOURS: tuple[str, ...] = ("skip", "reuse")
+
+_WAIT = object()  # yielded by the search loop: "every asked cell must be told first"
 
 
 class LocalSearch(Optimizer):
     """Local search as in White, Nolen, Sherstinsky & Gupta, "Local search is state of the
     art for NAS benchmarks" (2020).
 
-    Start from a uniform sample (the *centre*).  Evaluate its neighbours
-    (``space.neighbours``) in a random order.  Best improvement (default): once every
-    neighbour is known, move to the best one if it is strictly better than the centre.
-    First improvement (``first_improvement=True``): move as soon as a neighbour is strictly
-    better.  When no neighbour is better the centre is a local optimum: it is appended to
-    :attr:`local_optima` and the search restarts from a new uniform sample.
+    Reference: ``local_search`` in ``naszilla/nas_algorithms.py`` of naszilla/naszilla with
+    its defaults (``num_init=10``, ``query_full_nbhd=False``, ``stop_at_minimum=True``; the
+    ``all_algos`` setting of ``naszilla/params.py``), on NB201 with the neighbourhood of
+    ``nas_bench_201/cell_201.py`` (``get_neighborhood``: the 24 cells one op away, shuffled).
+    The loop, as there:
 
-    A cell is never asked twice in one run: the value of a neighbour told earlier in the run
-    is reused without asking it again, and restarts draw uniformly among cells not yet
-    asked.  NaN objectives count as worse than any number: they never improve on a centre,
-    and any non-NaN neighbour improves on a NaN centre.  When every cell of the space has
-    been asked, :meth:`ask` raises :class:`~algorithms.SearchExhaustedError`.
+    1. *Start*: draw ``n_init`` cells uniformly among those not asked yet in the run (each
+       is one evaluation) and take the best of them (the first drawn among equals) as the
+       centre.
+    2. *Step*: go through the centre's neighbours (``space.neighbours``) in a uniformly
+       shuffled order; a neighbour asked earlier in the run is skipped, neither asked again
+       nor compared (``known_neighbours="skip"``, the reference); every other one is asked.
+       ``step="first-improvement"`` (the reference, ``query_full_nbhd=False``): the first
+       neighbour strictly better than the centre becomes the centre, and the scan stops
+       there.  ``step="best-improvement"`` (``query_full_nbhd=True``): every neighbour is
+       asked, then the best of them (the first asked among equals) becomes the centre if it
+       is strictly better than the centre.
+    3. When no neighbour asked in a step is better, the centre is recorded in
+       :attr:`local_optima` and the search starts again at 1 with ``n_init`` new cells.
 
-    Several asks before a tell: asks go through the centre's neighbours not yet asked.
-    When none is left but some are still awaiting their tell, the move cannot be decided
-    yet; such asks return a uniform sample of unasked cells (a *filler*, counted in
-    :attr:`n_fillers`), whose value is remembered like any other.  Likewise while the
-    starting cell awaits its tell.  With strictly alternating ask/tell (the runner) no
-    filler is ever asked.
+    The run's evaluation budget counts every ask, as the reference counts every query; a
+    cell is never asked twice in one run (the reference's ``query_dict``).  When every cell
+    has been asked, :meth:`ask` raises :class:`~algorithms.SearchExhaustedError`.
+
+    Named deviations: ``n_init=1`` starts (and restarts) from one uniform cell;
+    ``step="best-improvement"``; ``known_neighbours="reuse"``: a neighbour told earlier in
+    the run is compared with its told value, as if asked again (without asking it).
+    ``n_init=1, step="best-improvement", known_neighbours="reuse"`` is benchbench's local
+    search before issue 9.
+
+    NaN objectives count as worse than any number: they never improve on a centre, and any
+    non-NaN neighbour improves on a NaN centre.  Under ``"skip"`` a recorded local optimum
+    may have a better neighbour that was asked before the step (as in the reference).
+
+    Several asks before a tell: asks that do not wait for a value (the start cells,
+    best-improvement's neighbours) are handed out in turn; when the next decision needs
+    values not told yet (the best start, whether a first-improvement neighbour improves),
+    asks return a uniform sample of cells not asked yet (a *filler*, counted in
+    :attr:`n_fillers`), which is then a cell asked earlier in the run like any other.  With
+    strictly alternating ask / tell (the runner) no filler is ever asked.
 
     Args:
-        first_improvement: move to the first improving neighbour instead of the best one.
+        n_init: cells drawn for each start, the best of which starts the climb (the
+            reference: ``num_init=10``); at least 1.
+        step: ``"first-improvement"`` (the reference) or ``"best-improvement"``.
+        known_neighbours: ``"skip"`` (the reference) or ``"reuse"``.
     """
 
     name: ClassVar[str] = "ls"
 
-    def __init__(self, *, first_improvement: bool = False) -> None:
-        self.first_improvement = first_improvement
+    def __init__(self, *, n_init: int = 10, step: str = "first-improvement",
+                 known_neighbours: str = "skip") -> None:
+        self.n_init = n_init
+        self.step = step
+        self.known_neighbours = known_neighbours
 
     def _validate(self) -> None:
-        check_param("first_improvement", self.first_improvement, kind=bool)
+        check_param("n_init", self.n_init, kind=int, low=1)
+        if not isinstance(self.step, str) or self.step not in STEPS:
+            raise ValueError(f"step must be one of {STEPS}, got {self.step!r}")
+        if not isinstance(self.known_neighbours, str) or \
+                self.known_neighbours not in KNOWN_NEIGHBOURS:
+            raise ValueError(f"known_neighbours must be one of {KNOWN_NEIGHBOURS}, got "
+                             f"{self.known_neighbours!r}")
 
     def _setup(self) -> None:
         self._values: dict[Any, float] = {}   # told cells -> score (larger better, -inf = NaN)
         self._asked: set[Any] = set()         # every cell asked in this run
-        self._start: Any | None = None        # start asked, awaiting its tell
+        self._outstanding: set[Any] = set()   # asked, not told yet
+        self._blocked = False                 # the loop waits for every outstanding tell
         self._center: Any | None = None
         self._center_value = -math.inf
-        self._queue: list[Any] = []           # centre's neighbours still to ask (pop from end)
-        self._waiting: set[Any] = set()       # centre's neighbours asked, awaiting their tell
-        self._best: Any | None = None         # best known neighbour of the centre
-        self._best_value = -math.inf
         #: Local optima reached, in order: ``(arch, score)``, the score oriented
         #: larger-is-better (the told objective, negated when minimising; NaN kept).
         self.local_optima: list[tuple[Any, float]] = []
-        #: Asks made while the move awaited tells (never with alternating ask / tell).
+        #: Asks made while the next decision awaited tells (never with alternating ask/tell).
         self.n_fillers = 0
+        #: Starts (climbs) begun, the first one included.
+        self.n_starts = 0
+        self._loop = self._search()
 
     @property
     def center(self) -> tuple[Any, float] | None:
         """The current centre of the climb ``(arch, score)`` (score as in
-        :attr:`local_optima`), or ``None`` between a local optimum and the next start."""
+        :attr:`local_optima`), or ``None`` while a start's cells are being drawn."""
         return None if self._center is None else self._center_record()
 
     def _center_record(self) -> tuple[Any, float]:
@@ -76,79 +117,85 @@ class LocalSearch(Optimizer):
 
     # ------------------------------------------------------------------ ask/tell
     def ask(self) -> TrialInfo:
-        arch = None
-        if self._center is None:
-            if self._start is None:
-                arch = self._start = self._unseen()
-        elif self._queue:  # built from unasked cells; nothing else asks them meanwhile
-            arch = self._queue.pop()
-            self._waiting.add(arch)
+        arch = self._next()
         if arch is None:
-            arch = self._unseen()
+            arch = sample_unseen(self.space, self.rng, self._asked)
             self.n_fillers += 1
         self._asked.add(arch)
+        self._outstanding.add(arch)
         return TrialInfo(arch, None, self._next_id())
 
     def tell(self, trial: TrialInfo, value: TrialValue) -> None:
-        arch = trial.arch
-        score = worst_if_nan(value.score())
-        self._values[arch] = score
-        if arch == self._start:
-            self._start = None
-            if self._center is None and self._move(arch, score):
-                self._settle()
-        elif arch in self._waiting:
-            self._waiting.discard(arch)
-            if self._consider(arch, score):
-                self._settle()
+        self._values[trial.arch] = worst_if_nan(value.score())
+        self._outstanding.discard(trial.arch)
 
-    # ------------------------------------------------------------------ internals
-    def _unseen(self) -> Any:
-        return sample_unseen(self.space, self.rng, self._asked)
-
-    def _improves(self, arch: Any, score: float) -> bool:
-        """Track the best known neighbour; True if first improvement should move now."""
-        if score > self._best_value or self._best is None:
-            self._best, self._best_value = arch, score
-        return self.first_improvement and score > self._center_value
-
-    def _consider(self, arch: Any, score: float) -> bool:
-        """A neighbour of the centre was told; True if the centre should be left now
-        (first improvement found) or its neighbourhood is complete."""
-        return self._improves(arch, score) or (not self._queue and not self._waiting)
-
-    def _settle(self) -> None:
-        """Move to the best neighbour if it improves on the centre, else restart."""
+    def _next(self) -> Any | None:
+        """The next cell of the search loop, or ``None`` while it waits for tells."""
         while True:
-            if self._best is not None and self._best_value > self._center_value:
-                if self._move(self._best, self._best_value):
-                    continue
-                return
-            self.local_optima.append(self._center_record())
-            self._center = None
-            self._queue, self._waiting = [], set()
-            return
+            if self._blocked:
+                if self._outstanding:
+                    return None
+                self._blocked = False
+            try:
+                item = next(self._loop)
+            except StopIteration:  # the loop ended on an exhausted space earlier
+                raise SearchExhaustedError(f"every cell of space {self.space.name!r} has "
+                                           f"already been asked") from None
+            if item is _WAIT:
+                self._blocked = True
+                continue
+            return item
 
-    def _move(self, center: Any, value: float) -> bool:
-        """Make ``center`` the centre; True if its neighbourhood is already settled from
-        known values (then :meth:`_settle` must decide again)."""
-        self._center, self._center_value = center, value
-        self._best, self._best_value = None, -math.inf
-        self._waiting = set()
-        nbrs = self.space.neighbours(center)
-        order = self.rng.permutation(len(nbrs)).tolist()
-        queue = []
-        for i in order:
-            nb = nbrs[i]
-            known = self._values.get(nb)
-            if known is not None:
-                if self._improves(nb, known):
-                    self._queue = []
-                    return True
-            elif nb in self._asked:
-                self._waiting.add(nb)
-            else:
-                queue.append(nb)
-        queue.reverse()  # asks pop from the end: keep the random order
-        self._queue = queue
-        return not queue and not self._waiting
+    # ------------------------------------------------------------------ the loop
+    def _search(self) -> Iterator[Any]:
+        """The reference loop: yields each cell to ask, or :data:`_WAIT` where it needs
+        the values of every cell asked so far; reads told values from ``self._values``."""
+        space, rng, values = self.space, self.rng, self._values
+        first = self.step == "first-improvement"
+        reuse = self.known_neighbours == "reuse"
+        while True:
+            self.n_starts += 1
+            start = []
+            for _ in range(self.n_init):
+                arch = sample_unseen(space, rng, self._asked)
+                start.append(arch)
+                yield arch
+            yield _WAIT
+            center = _first_best(start, values)
+            while True:
+                self._center, self._center_value = center, values[center]
+                nbrs = space.neighbours(center)
+                found: list[Any] = []  # neighbours compared in this step, in scan order
+                improved = False
+                for i in rng.permutation(len(nbrs)).tolist():
+                    nb = nbrs[i]
+                    if nb in self._asked:
+                        if not reuse:
+                            continue
+                        if nb not in values:  # a filler still awaiting its tell
+                            yield _WAIT
+                    else:
+                        yield nb
+                        if first:
+                            yield _WAIT
+                    found.append(nb)
+                    if first and values[nb] > self._center_value:
+                        improved = True
+                        break
+                if not first:
+                    yield _WAIT
+                    improved = any(values[nb] > self._center_value for nb in found)
+                if not improved:
+                    self.local_optima.append(self._center_record())
+                    self._center, self._center_value = None, -math.inf
+                    break
+                center = found[-1] if first else _first_best(found, values)
+
+
+def _first_best(archs: Sequence[Any], values: dict[Any, float]) -> Any:
+    """The first of ``archs`` with the largest value (``archs`` non-empty)."""
+    best = archs[0]
+    for arch in archs[1:]:
+        if values[arch] > values[best]:
+            best = arch
+    return best

@@ -12,15 +12,24 @@ __all__ = ["RandomSearch"]
 
 
 class RandomSearch(Optimizer):
-    """Uniform random search (NB201's ``RANDOM``; Li & Talwalkar 2019 baseline).
+    """Uniform random search (Li & Talwalkar 2019 baseline; NB201's / NATS-Bench's
+    ``RANDOM``).
 
-    Each :meth:`ask` returns ``space.sample(rng)``, independent of what was told.
+    Each :meth:`ask` returns ``space.sample(rng)`` (NB201: an op drawn uniformly for each
+    edge), independent of what was told.
+
+    Reference: NATS-Bench (Dong et al., TPAMI 2021), ``exps/NATS-algos/random_wo_share.py``
+    of D-X-Y/AutoDL-Projects (``random_topology_func``: ``random.choice(op_names)`` per
+    edge, a fresh draw every step, repeats allowed), as NB201's ``exps/algos/RANDOM.py``
+    (``scripts-search/algos/Random.sh``).  The reported cell is the best evaluated by
+    validation accuracy (the runner's incumbent), as there.
 
     Args:
-        dedup: never ask an architecture twice in one run (sampling without replacement);
-            a run that asks more cells than the space holds then raises
-            :class:`~algorithms.SearchExhaustedError`.  ``False`` (default, as NB201):
-            samples are independent, so a cell can be asked again.
+        dedup: never ask an architecture twice in one run (sampling without replacement, as
+            naszilla's ``random_search`` does through ``generate_random_dataset``, White et
+            al. 2020); a run that asks more cells than the space holds then raises
+            :class:`~algorithms.SearchExhaustedError`.  ``False`` (default, the NATS-Bench /
+            NB201 scripts): samples are independent, so a cell can be asked again.
     """
 
     name: ClassVar[str] = "rs"

@@ -1,4 +1,5 @@
-"""REINFORCE with a factorised categorical policy (Williams 1992), as in NAS-Bench-201."""
+"""REINFORCE with a factorised categorical policy (Williams 1992), as in NATS-Bench /
+NAS-Bench-201."""
 
 from __future__ import annotations
 
@@ -17,7 +18,29 @@ _BLOCK = 256  # asks served per block of pre-drawn Gumbel noise
 
 
 class Reinforce(Optimizer):
-    """REINFORCE over ``space.as_categorical()`` (NB201's ``REINFORCE``).
+    """REINFORCE over ``space.as_categorical()`` (NB201's / NATS-Bench's ``REINFORCE``).
+
+    Reference: NATS-Bench (Dong, Liu, Musial & Gabrys, TPAMI 2021), the topology space
+    ("tss", NB201's cells), script ``exps/NATS-algos/reinforce.py`` of D-X-Y/AutoDL-Projects
+    as run by ``exps/NATS-algos/run-all.sh`` and the script's own header:
+    ``--learning_rate 0.01`` for every dataset, ``--EMA_momentum 0.9`` (its default),
+    ``torch.optim.Adam`` with torch's defaults, policy logits ``1e-3 * torch.randn(6, 5)``,
+    loss ``-(r - b) * sum(log pi)`` with the baseline updated before use.  Every default here
+    is that script's; the reported architecture is the best one evaluated (the script's
+    ``max(trace)``, the runner's incumbent), not the policy's argmax.
+
+    Other published learning rates, as named options (``learning_rate=``), same script
+    otherwise (Adam, EMA 0.9):
+
+    * ``0.5``: NB201's README reproduction command (``docs/NAS-Bench-201.md``, "To Reproduce
+      10 Baseline NAS Algorithms", item [9]: ``bash ./scripts-search/algos/REINFORCE.sh 0.5
+      -1``); NB201's grid ``scripts-search/algos/hps/GRID-RL.sh`` runs 0.01, 0.02, 0.1, 0.2
+      and 0.5;
+    * ``0.001``: the example in the header of NB201's ``REINFORCE.sh`` and the fixed value of
+      its first version (benchbench's default before issue 9).  After 150 updates on NB201
+      CIFAR-10-valid it leaves the policy nearly uniform (largest op probability about
+      0.21 against 0.2 at the start), so the search is random search in all but name; see
+      ``benchmarks/bench_reinforce_lr.py``.
 
     The policy holds one logit per (variable, choice), shape ``(n_variables, max_choices)``
     (NB201: 6 edges x 5 ops), initialised to ``init_std * N(0, 1)`` drawn from the run's
@@ -40,18 +63,20 @@ class Reinforce(Optimizer):
     each tell updates the policy for its own trial, in the order told.
 
     Args:
-        learning_rate: step size (NB201's ``REINFORCE.sh``: 0.001).
-        baseline_momentum: EMA momentum of the baseline (NB201: 0.9), in ``[0, 1)``.
-        optimizer: ``"adam"`` (NB201) or ``"sgd"``.
-        reward_scale: multiplies the oriented objective (NB201 uses the raw accuracy in
+        learning_rate: step size (NATS-Bench: 0.01; see above for 0.5 and 0.001).
+        baseline_momentum: EMA momentum of the baseline (NATS-Bench and NB201: 0.9), in
+            ``[0, 1)``.
+        optimizer: ``"adam"`` (NATS-Bench and NB201) or ``"sgd"`` (a deviation: plain SGD,
+            the alternative left commented out in both scripts).
+        reward_scale: multiplies the oriented objective (the scripts use the raw accuracy in
             percent, i.e. 1.0); must be > 0.
-        init_std: standard deviation of the initial logits (NB201: 1e-3).
-        beta1, beta2, eps: Adam's constants (torch defaults); unused by SGD.
+        init_std: standard deviation of the initial logits (the scripts: 1e-3).
+        beta1, beta2, eps: Adam's constants (torch defaults, as the scripts); unused by SGD.
     """
 
     name: ClassVar[str] = "reinforce"
 
-    def __init__(self, *, learning_rate: float = 0.001, baseline_momentum: float = 0.9,
+    def __init__(self, *, learning_rate: float = 0.01, baseline_momentum: float = 0.9,
                  optimizer: str = "adam", reward_scale: float = 1.0, init_std: float = 1e-3,
                  beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         self.learning_rate = learning_rate
@@ -119,7 +144,8 @@ class Reinforce(Optimizer):
 
     def probabilities(self) -> np.ndarray:
         """The policy, shape ``(n_variables, max_choices)``; row ``i`` sums to 1 (choices a
-        variable does not have get probability 0)."""
+        variable does not have get probability 0).  A fresh array: changing it does not
+        change the policy."""
         return self._softmax()
 
     def log_prob(self, arch: Any) -> float:

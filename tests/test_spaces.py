@@ -91,15 +91,42 @@ def test_sample_is_uniform_and_seeded() -> None:
     assert np.abs(freq - 0.2).max() < 0.02
 
 
-def test_mutate_changes_exactly_one_edge() -> None:
+@pytest.mark.parametrize("kind", [None, "nb201-node", "uniform-edge"])
+def test_mutate_changes_exactly_one_edge(kind: str | None) -> None:
+    """Every operator changes one edge to another op and can reach every neighbour."""
+    def mutate(a: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        return SPACE.mutate(a, rng) if kind is None else SPACE.mutate(a, rng, kind=kind)
+
     rng = np.random.default_rng(1)
     for _ in range(3000):
         a = SPACE.sample(rng)
-        b = SPACE.mutate(a, rng)
+        b = mutate(a, rng)
         assert sum(x != y for x, y in zip(a.ops, b.ops)) == 1
     a = SPACE.from_index(0)
-    seen = {SPACE.mutate(a, rng) for _ in range(2000)}
+    seen = {mutate(a, rng) for _ in range(3000)}
     assert seen == set(SPACE.neighbours(a))
+
+
+@pytest.mark.parametrize("kind, law", [
+    ("nb201-node", [1 / 3, 1 / 6, 1 / 6, 1 / 9, 1 / 9, 1 / 9]),  # NB201's R-EA
+    ("uniform-edge", [1 / 6] * 6),
+])
+def test_mutate_edge_frequencies(kind: str, law: list[float]) -> None:
+    """Which edge each operator changes (the default is NB201's node-then-input operator;
+    the reference procedure itself is re-implemented in test_references.py)."""
+    rng = np.random.default_rng(2)
+    a = SPACE.from_index(284)
+    counts = np.zeros(6)
+    for _ in range(20000):
+        b = SPACE.mutate(a, rng, kind=kind)  # type: ignore[arg-type]
+        counts[[e for e in range(6) if a.ops[e] != b.ops[e]][0]] += 1
+    assert np.abs(counts / counts.sum() - law).max() < 0.012  # ~4 binomial s.d.
+    assert SPACE.mutations[0] == "nb201-node"
+    r1, r2 = np.random.default_rng(9), np.random.default_rng(9)
+    assert [SPACE.mutate(a, r1) for _ in range(20)] == [
+        SPACE.mutate(a, r2, kind="nb201-node") for _ in range(20)]
+    with pytest.raises(UnknownNameError, match="allowed: 'nb201-node', 'uniform-edge'"):
+        SPACE.mutate(a, rng, kind="edge")  # type: ignore[arg-type]
 
 
 def test_neighbours_encoding_and_categorical_view() -> None:

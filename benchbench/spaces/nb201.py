@@ -33,7 +33,8 @@ import numpy as np
 from benchbench.api import UnknownNameError, unknown
 from benchbench.spaces._base import CategoricalSpace, EnumerableSpace
 
-__all__ = ["EDGES", "NB201Arch", "NB201Space", "N_EDGES", "N_OPS", "OPS"]
+__all__ = ["EDGES", "MUTATIONS", "MutationKind", "NB201Arch", "NB201Space", "N_EDGES", "N_OPS",
+           "OPS"]
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (to, from) of each edge, in the official string's order.
@@ -41,6 +42,9 @@ EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3
 N_OPS = len(OPS)
 N_EDGES = len(EDGES)
 N_CELLS: int = N_OPS**N_EDGES
+#: The mutation operators of :meth:`NB201Space.mutate`, the default (the reference) first.
+MUTATIONS: tuple[str, ...] = ("nb201-node", "uniform-edge")
+MutationKind = Literal["nb201-node", "uniform-edge"]
 _POW = tuple(N_OPS**e for e in range(N_EDGES))
 _OP_INDEX = {o: i for i, o in enumerate(OPS)}
 
@@ -198,6 +202,8 @@ class NB201Space(EnumerableSpace[NB201Arch]):
     name = "nb201"
     ops = OPS
     edges = EDGES
+    #: Named operators :meth:`mutate` offers (``kind=``), the default first.
+    mutations = MUTATIONS
 
     @property
     def size(self) -> int:
@@ -251,9 +257,35 @@ class NB201Space(EnumerableSpace[NB201Arch]):
     def sample(self, rng: np.random.Generator) -> NB201Arch:
         return _archs()[int(rng.integers(N_CELLS))]
 
-    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
-        """Change the op of one uniformly chosen edge to a uniformly chosen *other* op."""
-        edge = int(rng.integers(N_EDGES))
+    def mutate(self, arch: NB201Arch, rng: np.random.Generator, *,
+               kind: MutationKind = "nb201-node") -> NB201Arch:
+        """One cell that differs from ``arch`` in exactly one edge's op (one of
+        :meth:`neighbours`, never ``arch`` itself), drawn by the operator ``kind``
+        (:data:`MUTATIONS`):
+
+        * ``"nb201-node"`` (default, the reference): NB201's R-EA mutation, Dong & Yang,
+          ICLR 2020, ``mutate_arch_func`` in ``exps/NAS-Bench-201-algos/R_EA.py`` of
+          D-X-Y/AutoDL-Projects (the same in NATS-Bench's ``exps/NATS-algos/regularized_ea.py``,
+          ``mutate_topology_func``).  It picks a node uniformly
+          (``random.randint(0, len(nodes) - 1)``), then one of that node's inputs uniformly,
+          then a new op uniformly, re-drawing while it equals the old one.  So an edge into
+          node ``j`` changes with probability ``1 / (3 j)``: edge 1<-0 with 1/3, each edge
+          into node 2 with 1/6, each edge into node 3 with 1/9.  The re-draw makes the new
+          op uniform over the 4 other ops, which is how it is drawn here (one draw); the
+          operator never returns ``arch``, so there is nothing to re-draw or keep.
+        * ``"uniform-edge"``: one of the 6 edges uniformly, then one of the 4 other ops
+          uniformly, i.e. a uniform draw from :meth:`neighbours` (benchbench's operator
+          before issue 9; each edge changes with probability 1/6).
+
+        Randomness only from ``rng``.
+        """
+        if kind == "nb201-node":
+            node = 1 + int(rng.integers(3))   # the node whose input edge changes (1, 2, 3)
+            edge = node * (node - 1) // 2 + int(rng.integers(node))  # its input, uniformly
+        elif kind == "uniform-edge":
+            edge = int(rng.integers(N_EDGES))
+        else:
+            raise unknown("NB201 mutation", kind, MUTATIONS)
         new = (arch.ops[edge] + 1 + int(rng.integers(N_OPS - 1))) % N_OPS
         code: int = arch.code + (new - arch.ops[edge]) * _POW[edge]
         return _archs()[code]
