@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -125,28 +124,23 @@ def test_parallel_workers_give_the_serial_numbers(small: Path, tmp_path: Path) -
                                           g[f"datasets/digits/{m}/seeds"][:2])
 
 
-def test_cli_build(tmp_path: Path) -> None:
-    from benchbench import _cli_train
+def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchbench.cli import main
 
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers()
-    _cli_train.add_data_build_parser(sub)
     cells = tmp_path / "cells.txt"
     cells.write_text("# two cells\n0\n|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
                      "|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\n")
     out = tmp_path / "cli.h5"
-    a = p.parse_args(["build", "--epochs", "1", "--seeds", "3", "--cells", str(cells),
-                      "--set", "train_images=64", "--set", "network.channels=2",
-                      "--out", str(out), "--no-progress"])
-    assert a.func(a) == 0
+    assert main(["data", "build", "--epochs", "1", "--seeds", "3", "--cells", str(cells),
+                 "--set", "train_images=64", "--set", "network.channels=2",
+                 "--out", str(out), "--no-progress"]) == 0
     b = TabularBenchmark(out)
     assert b.seeds("digits") == (3,) and b.provenance["protocol"]["network"] == \
         {"channels": 2, "cells_per_stage": 1}
     assert b.seed_mask("digits").sum() == 2
     assert b.provenance["command"].startswith("benchbench ")
-    a = p.parse_args(["build", "--epochs", "1", "--out", str(out), "--no-progress"])
-    with pytest.raises(FileExistsError, match="--force"):
-        a.func(a)
-    a = p.parse_args(["build", "--set", "lr", "--out", str(tmp_path / "x.h5")])
-    with pytest.raises(ValueError, match="NAME=VALUE"):
-        a.func(a)
+    capsys.readouterr()
+    assert main(["data", "build", "--epochs", "1", "--out", str(out), "--no-progress"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["data", "build", "--set", "lr", "--out", str(tmp_path / "x.h5")]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err

@@ -3,7 +3,6 @@ embedded nb201-digits table when it is there)."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -123,22 +122,17 @@ def test_incumbents_come_from_finished_manifests_else_records(tmp_path: Path) ->
 
 def test_cli_validate(table: TabularBenchmark, tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:
-    from benchbench import _cli_train
+    from benchbench.cli import main
 
-    p = argparse.ArgumentParser()
-    p.add_argument("--data-root", default=None)
-    _cli_train.register(p.add_subparsers())
     study = _write_study(tmp_path / "study", [[4, 8], [8]])
     out = tmp_path / "check.json"
-    a = p.parse_args(["validate", "--benchmark", str(table.path), "--from-runs", str(study),
-                      "--seed", "0", "--out", str(out), "--no-progress"])
-    assert a.func(a) == 0
+    assert main(["validate", "--benchmark", str(table.path), "--from-runs", str(study),
+                 "--seed", "0", "--out", str(out), "--no-progress"]) == 0
     doc = json.loads(out.read_text())
     assert [c["index"] for c in doc["cells"]] == [8] and doc["n_exact"] == 1
     assert "exact reproduction" in capsys.readouterr().out
-    a = p.parse_args(["validate", "--benchmark", str(table.path)])
-    with pytest.raises(ValueError, match="exactly one of --cells"):
-        a.func(a)
+    assert main(["validate", "--benchmark", str(table.path)]) == 2
+    assert "exactly one of --cells" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ embedded table
