@@ -284,7 +284,12 @@ def test_list_algorithms_shows_every_hyper_parameter(capsys: pytest.CaptureFixtu
     code, out, _ = run_main(capsys, "list", "algorithms")
     assert code == 0
     assert "population_size=10" in out and "sample_size=3" in out and "aging=true" in out
-    assert "dedup=false" in out and "learning_rate=0.001" in out
+    flat = " ".join(out.split())  # the text wraps long lines
+    for name, e in entries.items():  # every default, as typed on the command line (JSON)
+        typed = {p["name"]: p["default"] if isinstance(p["default"], str)
+                 else json.dumps(p["default"]) for p in e["params"]}
+        shown = ", ".join(f"{k}={v}" for k, v in typed.items())
+        assert f"params: {shown}" in flat, name
     assert "benchbench.optimizers" in out  # where plug-ins register
 
 
@@ -319,8 +324,11 @@ def test_list_benchmarks_and_backends(capsys: pytest.CaptureFixture[str]) -> Non
     entries = {e["name"]: e for e in list_json(capsys, "benchmarks")["benchmarks"]}
     train = entries["nb201-digits-train"]
     if train["error"] is None:
+        sig = inspect.signature(BENCHMARKS.load("nb201-digits-train"))
         assert {p["name"]: p["default"] for p in train["params"]} == {
-            "device": "cpu", "mean_seeds": [0, 1], "max_live_runs": 8}
+            p.name: json.loads(json.dumps(p.default)) for p in sig.parameters.values()}
+        assert {"device": "cpu", "mean_seeds": [0, 1]}.items() <= {
+            p["name"]: p["default"] for p in train["params"]}.items()
     else:  # torch not installed: listed with the reason, not a crash
         assert "torch" in train["error"]
     backends = {e["name"]: e for e in list_json(capsys, "backends")["backends"]}
@@ -357,6 +365,15 @@ def test_an_entry_that_does_not_load_is_listed_with_the_reason(
      "bad --benchmark-option 'device': use KEY=VALUE"),
     (["query", "nb201-digits", "0", "--dataset", "digits", "--benchmark-option", "x=1"],
      "a table takes no options"),
+    (["run", "--benchmark", "nb201-digits", "--dataset", "digits", "--algorithms", "rs",
+      "--seeds", "0", "--max-evals", "2", "--noise", "bogus", "--out", "never-written"],
+     "unknown noise 'bogus'; allowed: crn, fresh, mean"),
+    (["run", "--benchmark", "nb201-digits", "--dataset", "digits", "--algorithms", "rs",
+      "--seeds", "0", "--max-evals", "2", "--report-benchmark-option", "x=1", "--out",
+      "never-written"], "--report-benchmark-option needs --report-benchmark"),
+    (["run", "--benchmark", "nb201-digits", "--dataset", "digits", "--algorithms", "rs",
+      "--seeds", "0", "--max-evals", "2", "--report-benchmark", "nope", "--out",
+      "never-written"], "unknown benchmark 'nope'"),
 ])
 def test_errors_are_one_line(args: list[str], msg: str, capsys: pytest.CaptureFixture[str],
                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

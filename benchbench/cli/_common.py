@@ -180,10 +180,11 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
 
 
 # --------------------------------------------------------------------------- benchmarks
-def open_benchmark(a: argparse.Namespace, name: str) -> Any:
+def open_benchmark(a: argparse.Namespace, name: str, option: str = "benchmark_option") -> Any:
     """Open the benchmark ``name`` (a table name or ``.h5`` path, a registered factory such
     as ``nb201-digits-train``, or an import path ``package.module:Factory``) with the
-    command's ``--data-root`` and ``--benchmark-option`` values.
+    command's ``--data-root`` and the ``KEY=VALUE`` options in ``a.<option>``
+    (``--benchmark-option``).
 
     Raises:
         RegistryError: nothing of that name (the message lists what exists) or options the
@@ -191,7 +192,7 @@ def open_benchmark(a: argparse.Namespace, name: str) -> Any:
     """
     from benchbench.registry import open_benchmark as _open
 
-    options = parse_options(getattr(a, "benchmark_option", None))
+    options = parse_options(getattr(a, option, None), "--" + option.replace("_", "-"))
     return _open(name, data_root=data_root(a), **options)
 
 

@@ -14,6 +14,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
@@ -110,12 +111,22 @@ def cmd_run(a: argparse.Namespace) -> int:
     specs = algorithm_specs(algorithms, params)
     seeds = parse_seeds(a.seeds)
     transfer = split_items([a.transfer] if a.transfer else None) or []
-    with open_benchmark(a, a.benchmark) as b:
+    if a.report_benchmark_option and not a.report_benchmark:
+        raise ValueError("--report-benchmark-option needs --report-benchmark")
+    with contextlib.ExitStack() as stack:
+        b = stack.enter_context(open_benchmark(a, a.benchmark))
+        report = (stack.enter_context(open_benchmark(a, a.report_benchmark,
+                                                     "report_benchmark_option"))
+                  if a.report_benchmark else None)
         res = run_study(b, a.out, dataset=a.dataset, algorithms=specs, seeds=seeds,
                         max_evals=a.max_evals, max_seconds=a.max_seconds, fidelity=a.epoch,
                         objective=a.objective, test_metric=a.test_metric or None,
-                        noise=a.noise, transfer=transfer, workers=a.workers,
-                        executor=a.executor, progress=a.progress, command=command_string(a))
+                        noise=a.noise, transfer=transfer, report=report,
+                        protocol=a.search_protocol, report_fidelity=a.report_fidelity,
+                        cost=a.cost, repeats=a.repeats, budget_crossing=a.budget_crossing,
+                        allow_test_objective=True if a.allow_test_objective else None,
+                        workers=a.workers, executor=a.executor, progress=a.progress,
+                        command=command_string(a))
     print(f"{res.done} runs done, {res.skipped} already done (skipped), {res.failed} failed "
           f"in {res.wall_s:.1f} s -> {res.out}")
     for run_id, err in res.failures[:10]:
@@ -147,8 +158,31 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="fidelity: epochs per evaluation (default: max)")
     r.add_argument("--objective", default="valid_acc", help="validation metric to optimise")
     r.add_argument("--test-metric", default="test_acc", help="metric reported for incumbents")
-    r.add_argument("--noise", default="seed", choices=["seed", "mean"],
-                   help="seed: one recorded run per cell and seed (default); mean: seed means")
+    # the search settings below default to None: the runner's defaults, or --search-protocol's
+    r.add_argument("--search-protocol", default=None, metavar="PRESET",
+                   help="named search protocol whose settings are the defaults of the options "
+                        "below, e.g. nb201-paper (see benchbench.runner.SEARCH_PROTOCOLS)")
+    r.add_argument("--noise", default=None, metavar="MODE",
+                   help="crn (default; alias seed): one recorded run per cell and run seed, "
+                        "the same for every algorithm; fresh: a new recorded run per query; "
+                        "mean: seed means")
+    r.add_argument("--cost", default=None, metavar="MODE",
+                   help="what a query costs: train (default) or train+eval")
+    r.add_argument("--repeats", default=None, metavar="MODE",
+                   help="a cell queried again: charge (default: paid again) or cache (free)")
+    r.add_argument("--budget-crossing", default=None, metavar="MODE",
+                   help="the evaluation that crosses --max-seconds: keep (default) or drop")
+    r.add_argument("--report-benchmark", default=None, metavar="BENCHMARK",
+                   help="benchmark whose values are reported for incumbents (default: "
+                        "--benchmark), e.g. a 200-epoch table while searching a 12-epoch one")
+    r.add_argument("--report-benchmark-option", action="append", default=None,
+                   metavar="KEY=VALUE", help="option of --report-benchmark (repeatable)")
+    r.add_argument("--report-fidelity", type=int, default=None, metavar="EPOCHS",
+                   help="epochs reported (default: the report benchmark's maximum, else "
+                        "--epoch)")
+    r.add_argument("--allow-test-objective", action="store_true",
+                   help="allow an objective that shares images with the test split (every "
+                        "manifest and report then says so)")
     r.add_argument("--transfer", default=None, metavar="D1,D2",
                    help="also record the final incumbents' seed-mean values on these datasets")
     r.add_argument("--param", action="append", metavar="LABEL.NAME=VALUE",
