@@ -153,11 +153,22 @@ def score_matrix(scores: pd.DataFrame) -> pd.DataFrame:
 def targets_from_benchmark(benchmark: Any, arch_ids: Sequence[str], *, dataset: str,
                            metric: str, fidelity: int | None = None) -> np.ndarray:
     """Seed-mean ``metric`` of each cell on ``dataset`` (any :class:`~benchbench.Benchmark`),
-    oriented larger-is-better (a minimised metric is negated).  Shape ``(n,)``."""
+    at ``fidelity`` (epochs; ``None``: the benchmark's maximum), oriented larger-is-better (a
+    minimised metric is negated).  Shape ``(n,)``, aligned with ``arch_ids``.
+
+    Cells are queried by index when the benchmark's space is enumerable (fast) and by their
+    canonical id otherwise (e.g. DARTS), so the targets are keyed by arch id either way."""
+    from benchbench.spaces import is_enumerable
+
     m = benchmark.metric(dataset, metric)
-    idx = benchmark.space.indices(list(arch_ids))
-    vals = np.asarray(benchmark.query_many(idx, dataset=dataset, fidelity=fidelity)[metric],
+    ids = list(arch_ids)
+    archs: Any = benchmark.space.indices(ids) if is_enumerable(benchmark.space) else ids
+    vals = np.asarray(benchmark.query_many(archs, dataset=dataset, fidelity=fidelity)[metric],
                       dtype=float)
+    if vals.shape != (len(ids),):
+        raise ValueError(f"benchmark {getattr(benchmark, 'name', benchmark)!r} answered "
+                         f"{vals.shape[0] if vals.ndim else 0} values of {metric!r} for "
+                         f"{len(ids)} arch ids")
     return vals if m.direction.value == "max" else -vals
 
 
