@@ -51,7 +51,11 @@ class Curves:
     kind: str = "value"
 
     def to_regret(self, optimum: float, *, maximize: bool, normalised: bool = True) -> Curves:
-        """These curves as (normalised) regret against the benchmark's true ``optimum``."""
+        """These curves as (normalised) regret against the benchmark's true ``optimum``.
+
+        ``maximize`` is the direction of this curve's own metric:
+        ``study.maximizes(curves.metric)`` (the test metric's may differ from the
+        objective's)."""
         if self.kind != "value":
             raise ValueError(f"curves are already {self.kind!r}")
         vals = {a: regret(v, optimum, maximize=maximize, normalised=normalised)

@@ -72,7 +72,8 @@ def final_table(study: Study, *, bootstrap_seed: int = 0, n_boot: int = 2000,
     records: list[dict[str, float | str]] = [{"algorithm": a} for a in algs]
     for m, (metric, _) in enumerate(METRICS):
         sm = _summaries(study, metric, bootstrap_seed, n_boot)
-        ties = best_ties(final_values(study, metric), maximize=study.maximize)
+        maximize = study.maximizes(metric)
+        ties = best_ties(final_values(study, metric), maximize=maximize)
         opt = study.optimum("objective" if metric == "valid" else "test_metric")
         for i, a in enumerate(algs):
             s = sm[a]
@@ -90,19 +91,29 @@ def final_table(study: Study, *, bootstrap_seed: int = 0, n_boot: int = 2000,
                 records[i][f"{metric}_{k}"] = getattr(s, k)
             v = final_values(study, metric)[a][1]
             records[i][f"{metric}_regret_mean"] = float(np.nanmean(
-                regret(v, opt, maximize=study.maximize, normalised=False))) if s.n else math.nan
+                regret(v, opt, maximize=maximize, normalised=False))) if s.n else math.nan
             records[i][f"{metric}_norm_regret_mean"] = float(np.nanmean(
-                regret(v, opt, maximize=study.maximize))) if s.n else math.nan
+                regret(v, opt, maximize=maximize))) if s.n else math.nan
     for i in range(len(algs)):
         rows[i] += [fmt(100 * float(records[i][f"{m}_norm_regret_mean"]), 3) for m, _ in METRICS]
     budget = study.budget
     note = (f"{_BOLD_NOTE} Incumbent chosen by the observed validation objective "
             f"({study.objective}); its seed-mean {study.objective} and {study.test_metric} are "
-            f"reported. Budget: {_budget_text(budget)}. 95% CI: percentile bootstrap of the "
-            f"mean ({n_boot} resamples, seed {bootstrap_seed}). Regret against the benchmark's "
-            f"optimum ({fmt(study.optimum(), 3)} / {fmt(study.optimum('test_metric'), 3)}).")
+            f"reported ({_direction_text(study)}). Budget: {_budget_text(budget)}. 95% CI: "
+            f"percentile bootstrap of the mean ({n_boot} resamples, seed {bootstrap_seed}). "
+            f"Regret against the benchmark's optimum ({fmt(study.optimum(), 3)} / "
+            f"{fmt(study.optimum('test_metric'), 3)}).")
     return Table(f"Final results on {study.label}", cols, rows, bold, pd.DataFrame(records),
                  groups, note=note)
+
+
+def _direction_text(study: Study) -> str:
+    """E.g. "valid_acc maximised, test_loss minimised": each metric by its own direction."""
+    parts = [f"{study.objective} {'maximised' if study.maximize else 'minimised'}"]
+    if study.test_metric:
+        parts.append(f"{study.test_metric} "
+                     f"{'maximised' if study.maximize_test else 'minimised'}")
+    return ", ".join(parts)
 
 
 def _budget_text(budget: dict) -> str:
@@ -125,6 +136,7 @@ def pairwise_table(study: Study, *, bootstrap_seed: int = 0, n_boot: int = 1000)
     bold_rows: list[tuple[int, int]] = []
     for metric, title in METRICS:
         fv = final_values(study, metric)
+        maximize = study.maximizes(metric)
         pairs = list(itertools.combinations(fv, 2))
         res = []
         for a, b in pairs:
@@ -133,15 +145,14 @@ def pairwise_table(study: Study, *, bootstrap_seed: int = 0, n_boot: int = 1000)
             w = wilcoxon_paired(va[ia], vb[ib])
             u = mann_whitney(va, vb)
             d = float(np.nanmean(va[ia] - vb[ib])) if shared.size else math.nan
-            sign = 1.0 if study.maximize else -1.0
-            poi = probability_of_improvement(va, vb, maximize=study.maximize)
+            poi = probability_of_improvement(va, vb, maximize=maximize)
             lo, hi = probability_of_improvement_ci(
                 va, vb, study_rng(bootstrap_seed, study, "poi", metric, a, b),
-                maximize=study.maximize, n_boot=n_boot)
-            res.append((a, b, shared.size, d, w.pvalue, u.pvalue, poi, lo, hi, sign))
+                maximize=maximize, n_boot=n_boot)
+            res.append((a, b, shared.size, d, w.pvalue, u.pvalue, poi, lo, hi))
         hw = holm(np.array([r[4] for r in res]))
         hu = holm(np.array([r[5] for r in res]))
-        for (a, b, n, d, pw, pu, poi, lo, hi, _), aw, au in zip(res, hw, hu):
+        for (a, b, n, d, pw, pu, poi, lo, hi), aw, au in zip(res, hw, hu):
             rows.append([title, a, b, str(n), fmt(d, 3), _p(pw), _p(aw), _p(pu), _p(au),
                          f"{fmt(poi, 2)} [{fmt(lo, 2)}, {fmt(hi, 2)}]"])
             if aw < ALPHA:
@@ -155,11 +166,11 @@ def pairwise_table(study: Study, *, bootstrap_seed: int = 0, n_boot: int = 1000)
     bold = np.zeros((len(rows), len(cols)), dtype=bool)
     for r, c in bold_rows:
         bold[r, c] = True
-    better = "higher" if study.maximize else "lower"
     note = (f"Two-sided tests on final seed-mean values; Holm correction within each metric "
             f"across the {len(rows) // max(len(METRICS), 1)} comparisons; bold: Holm p < "
-            f"{ALPHA}. P(A>B): probability that a run of A ends {better} than a run of B "
-            f"(ties count ½), percentile-bootstrap CI ({n_boot} resamples).")
+            f"{ALPHA}. P(A>B): probability that a run of A ends better than a run of B by "
+            f"that metric's direction ({_direction_text(study)}; ties count ½), "
+            f"percentile-bootstrap CI ({n_boot} resamples).")
     return Table(f"Pairwise comparisons on {study.label}", cols, rows, bold, pd.DataFrame(recs),
                  note=note)
 
@@ -297,7 +308,7 @@ def nb201_table(studies: Sequence[Study], *, digits: int = 2) -> Table:
     for j, s in enumerate(studies):
         for k, (metric, _) in enumerate(METRICS):
             fv = final_values(s, metric)
-            ties = best_ties(fv, maximize=s.maximize)
+            ties = best_ties(fv, maximize=s.maximizes(metric))
             for i, m in enumerate(methods):
                 if m in fv:
                     mean, std, n = _mean_std(fv[m][1])
@@ -339,7 +350,7 @@ def transfer_table(study: Study, studies: Sequence[Study], *, digits: int = 2) -
     bold = np.zeros((len(rows), len(cols)), dtype=bool)
     for i, m in enumerate(methods):
         r = study.runs[m]
-        for j, d in enumerate([None, *targets]):
+        for d in [None, *targets]:
             for metric, _ in METRICS:
                 mean, std, n = _mean_std(_transfer_values(r, d, metric))
                 rows[i].append(fmt_pm(mean, std, digits))
@@ -358,7 +369,7 @@ def transfer_table(study: Study, studies: Sequence[Study], *, digits: int = 2) -
         metric = METRICS[k][0]
         samples = {m: (study.runs[m].seeds, _transfer_values(study.runs[m], d, metric))
                    for m in methods}
-        for m in best_ties(samples, maximize=study.maximize):
+        for m in best_ties(samples, maximize=study.maximizes(metric)):
             bold[methods.index(m), c] = True
     return Table(f"Cross-dataset transfer: searched on {study.label}", cols, rows, bold,
                  pd.DataFrame(recs), groups, rules_before=[len(methods)],
@@ -405,8 +416,11 @@ def skipped_table(studies: Sequence[Study]) -> Table:
 
 
 def summary_frame(studies: Sequence[Study]) -> pd.DataFrame:
-    """One row per (study, algorithm): runs, mean, std and median of the final incumbent's
-    validation and test values (seed means, NaNs left out)."""
+    """One row per (study, algorithm): ``study`` (label), ``algorithm``, ``runs``, and the
+    mean, std (ddof 1) and median of the final incumbent's ``valid_*`` objective value (the
+    study's validation metric) and ``test_*`` test-metric value (test split); both are seed
+    means on the report benchmark at the study's report fidelity (:attr:`Study.report_fidelity`),
+    NaNs left out.  This is what ``summary.csv`` holds and :meth:`Study.summary` returns."""
     recs = []
     for s in studies:
         for a, r in s.runs.items():
@@ -423,4 +437,4 @@ def curves_regret(study: Study, metric: str, axis: str) -> Curves:
     """Normalised regret curves (see :func:`results.regret`) of ``metric`` on ``axis``."""
     c = anytime(study, metric=metric, axis=axis)  # type: ignore[arg-type]
     opt = study.optimum("objective" if metric == "valid" else "test_metric")
-    return c.to_regret(opt, maximize=study.maximize) if not math.isnan(opt) else c
+    return c.to_regret(opt, maximize=study.maximizes(metric)) if not math.isnan(opt) else c

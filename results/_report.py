@@ -168,6 +168,22 @@ def _cd_figure(w: _Writer, name: str, res: Any, title: str) -> None:
              f"Critical-difference diagram: {title}")
 
 
+def _search_text(spec: dict[str, Any]) -> str:
+    """The study's search settings (cost, repeats, budget crossing, protocol, report
+    benchmark) for the report, "" when the study records none (written before they
+    existed)."""
+    search = spec.get("search")
+    if not isinstance(search, dict):
+        return ""
+    parts = [f"{k.replace('_', ' ')} `{search[k]}`" for k in
+             ("cost", "repeats", "budget_crossing", "protocol") if search.get(k) is not None]
+    rb = search.get("report_benchmark")
+    if isinstance(rb, dict):
+        parts.append(f"reported on `{rb.get('name')}` (data sha256 "
+                     f"`{rb.get('data_sha256', '?')}`)")
+    return "; " + ", ".join(parts) if parts else ""
+
+
 def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int, n_boot: int,
                    figures: bool) -> None:
     slug = _slug(study.label)
@@ -179,7 +195,10 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
           f"({bench.get('kind', '?')}), data sha256 `{bench.get('data_sha256', '?')}`",
           f"- dataset `{study.dataset}`, objective `{study.objective}` "
           f"({'maximised' if study.maximize else 'minimised'}), test metric "
-          f"`{study.test_metric}`, fidelity {spec.get('fidelity')}, noise `{spec.get('noise')}`",
+          f"`{study.test_metric or 'none'}` "
+          f"({'maximised' if study.maximize_test else 'minimised'}), fidelity "
+          f"{spec.get('fidelity')} (reported at {study.report_fidelity}), noise "
+          f"`{spec.get('noise')}`" + _search_text(spec),
           f"- budget: {json.dumps(study.budget)}; seeds in the study: "
           f"{len(spec.get('seeds') or [])}",
           "- command(s) that produced the runs: " + (", ".join(
@@ -201,8 +220,9 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
         results = []
         for metric, title in METRICS:
             _, mat = shared_matrix(final_values(study, metric))
-            results.append((f"final {title.lower()}", rank_result(mat, list(study.runs),
-                                                                  maximize=study.maximize)))
+            results.append((f"final {title.lower()}",
+                            rank_result(mat, list(study.runs),
+                                        maximize=study.maximizes(metric))))
         w.table(rank_table(results, f"Average ranks on {study.label}"), f"ranks_{slug}")
     if figures:
         _study_figures(w, study, seed, n_boot)

@@ -1,34 +1,49 @@
-"""Reading study folders: manifests and records, with every skipped run accounted for.
+"""Reading study folders, with every skipped run accounted for.
 
-A study folder, as :mod:`benchbench.runner` writes it::
+Every file of a study folder is read through :class:`benchbench.store.StudyStore`, the one
+owner of the layout::
 
     DIR/study.json
     DIR/runs/<algorithm>/seed-<seed:06d>/manifest.json   (RunManifest.to_dict())
-    DIR/runs/<algorithm>/seed-<seed:06d>/records.csv     (header = RECORD_FIELDS)
+    DIR/runs/<algorithm>/seed-<seed:06d>/records.csv     (header = RECORD_FIELDS, or the
+                                                          11-column 0.1 RECORD_FIELDS_V1)
 
 A parent folder may hold several studies (e.g. one per dataset); :func:`load_studies` finds
 them all.  Only finished runs whose configuration matches the study's (dataset, objective,
-test metric, fidelity, noise, budget, algorithm parameters, benchmark data) are loaded; every
-other run is listed in :attr:`Study.skipped` with the reason, and never enters a number.
+test metric, fidelity, noise, budget, search settings, algorithm parameters, benchmark data)
+are loaded; every other run is listed in :attr:`Study.skipped` with the reason, and never
+enters a number.
+
+Directions (whether larger is better) are never guessed from a metric's name: they are read
+from the metrics ``study.json`` records, separately for the objective and the test metric;
+when it records none (e.g. there is no ``study.json``), from the run manifests
+(``manifest["benchmark"]["metrics"]``, a list of :meth:`benchbench.api.Metric.to_dict`), and
+otherwise the study is refused with a :class:`StudyError`.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from benchbench.trial import RECORD_FIELDS
+from benchbench.api import Direction
+from benchbench.store import STUDY_FILE, RunFiles, StoreError, StudyStore, optimum_value
+from benchbench.trial import RECORD_FIELDS, RECORD_FIELDS_V1
+
+if TYPE_CHECKING:
+    from benchbench.api import Metric
 
 __all__ = ["AlgorithmRuns", "Skipped", "Study", "StudyError", "find_study_dirs", "load_studies",
            "load_study"]
@@ -36,9 +51,21 @@ __all__ = ["AlgorithmRuns", "Skipped", "Study", "StudyError", "find_study_dirs",
 #: Config keys that must agree between a run and its study (besides algorithm and seed).
 _SHARED_KEYS = ("benchmark", "dataset", "objective", "test_metric", "fidelity", "noise",
                 "max_evals", "max_seconds")
+#: Search settings (``study.json["search"]``, run config) that must agree too, when recorded.
+_SEARCH_KEYS = ("cost", "repeats", "budget_crossing", "allow_test_objective", "protocol")
+#: Columns the loader parses (as float64; empty fields are NaN).
 _NUMERIC = ("eval", "arch_index", "fidelity", "objective", "cost_s", "sim_time_s",
             "incumbent_index", "incumbent_valid", "incumbent_test")
-_HEADER = ",".join(RECORD_FIELDS).encode()
+#: Column dtypes of :meth:`Study.records` (ints that may be empty are nullable ``Int64``).
+_RECORD_DTYPES: dict[str, str] = {
+    "eval": "int64", "arch_id": "str", "arch_index": "Int64", "fidelity": "int64",
+    "data_seed": "Int64", "objective": "float64", "cost_s": "float64",
+    "sim_time_s": "float64", "incumbent_index": "Int64", "incumbent_valid": "float64",
+    "incumbent_test": "float64", "incumbent_id": "str",
+    "incumbent_valid_heldout": "float64", "incumbent_test_heldout": "float64"}
+_IDS = ("arch_id", "incumbent_id")
+#: What an empty or NaN numeric field looks like in records.csv (Python's csv writes "nan").
+_NA = ["", "nan", "NaN", "-nan", "NA", "<NA>"]
 
 
 class StudyError(ValueError):
@@ -47,7 +74,14 @@ class StudyError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A run (or file) left out of every number, and why."""
+    """A run (or file) left out of every number, and why.
+
+    Attributes:
+        path: the run folder relative to the study folder (POSIX).
+        algorithm: its algorithm label (folder name).
+        seed: its seed from the folder name (``None`` if the name is not ``seed-N``).
+        reason: one line saying why it was left out.
+    """
 
     path: str
     algorithm: str | None
@@ -61,6 +95,8 @@ class AlgorithmRuns:
 
     ``n`` runs, padded to ``L`` = the longest run's number of evaluations; entries past a run's
     end are NaN (a run's value after its end is its final value: see :mod:`results._aggregate`).
+    Values are seed means (not the one recorded training run the optimizer saw) on the
+    study's report benchmark at its :attr:`Study.report_fidelity`.
 
     Attributes:
         algorithm: name as in the study.
@@ -70,10 +106,16 @@ class AlgorithmRuns:
         valid: ``(n, L)`` incumbent's seed-mean objective (validation) value after each evaluation.
         test: ``(n, L)`` incumbent's seed-mean test-metric value after each evaluation.
         sim_time_s: ``(n, L)`` simulated clock (seconds) after each evaluation.
-        incumbent_index: ``(n,)`` official index of the final incumbent (-1 if none).
+        incumbent_index: ``(n,)`` index of the final incumbent in the space (-1 if none, or if
+            the space is not enumerable).
         wall_s: ``(n,)`` real seconds each run took.
         transfer: per run, ``{dataset: {metric: value}}`` of the final incumbent on other
             datasets, when the runner recorded it (``manifest.result["transfer"]``), else ``{}``.
+        incumbent_id: ``(n,)`` str, canonical id of the final incumbent ("" if none).  Runs
+            of 0.1 have no ``incumbent_id`` column: their manifest's ``result["incumbent_id"]``
+            is used.
+        enumerable: whether every record of these runs has an ``arch_index`` (the space is
+            enumerable); see :attr:`incumbent_key`.
     """
 
     algorithm: str
@@ -86,15 +128,25 @@ class AlgorithmRuns:
     incumbent_index: np.ndarray
     wall_s: np.ndarray
     transfer: tuple[Mapping[str, Mapping[str, float]], ...] = ()
+    incumbent_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.str_))
+    enumerable: bool = True
 
     @property
     def n(self) -> int:
         return int(self.seeds.size)
 
+    @property
+    def incumbent_key(self) -> np.ndarray:
+        """``(n,)`` the final incumbents as keys: ``incumbent_index`` (int64) when the space is
+        enumerable, else ``incumbent_id`` (str)."""
+        key: np.ndarray = self.incumbent_index if self.enumerable else self.incumbent_id
+        return key
+
     def _last(self, a: np.ndarray) -> np.ndarray:
         if self.n == 0:
             return np.empty(0)
-        return a[np.arange(self.n), np.maximum(self.n_evals - 1, 0)]
+        last: np.ndarray = a[np.arange(self.n), np.maximum(self.n_evals - 1, 0)]
+        return last
 
     @property
     def final_valid(self) -> np.ndarray:
@@ -112,22 +164,36 @@ class AlgorithmRuns:
         return self._last(self.sim_time_s)
 
 
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A loaded run's records file, as it was read (for :meth:`Study.records`)."""
+
+    run: RunFiles
+    sha256: str
+
+
 @dataclass
 class Study:
     """One study: its specification (``study.json``), its loaded runs and what was skipped.
 
     Attributes:
         path: the study folder.
-        spec: the parsed ``study.json`` (``{}`` if the folder had none: then the reference
-            configuration is the one most finished runs share, and ``notes`` says so).
+        spec: the parsed ``study.json``, migrated to the current schema (if the folder had
+            none: a specification rebuilt from the configuration most finished runs share,
+            and ``notes`` says so).
         runs: algorithm -> its comparable runs, in the order of ``spec["algorithms"]``.
         skipped: every run left out, with the reason.
-        maximize: whether larger objective (and test-metric) values are better.
-        data_sha256: sha256 over every manifest and record file that was read, in path order.
+        maximize: whether larger values of the objective (``valid``) are better.
+        data_sha256: sha256 over what was read, in path order: ``study.json`` and each
+            manifest (path, NUL, bytes) and each records file (path, NUL, its sha256 in hex).
         label: short name for tables (the dataset, or the relative path when ambiguous).
         notes: remarks on how the study was read.
         elapsed_s: real seconds from the first loaded run's start to the last one's finish
             (NaN when the manifests do not say).
+        maximize_test: whether larger values of the test metric (``test``) are better (its
+            own recorded direction, not the objective's).
+        enumerable: whether every loaded record has an ``arch_index`` (the space is
+            enumerable); incumbents are keyed by index then, by id otherwise.
     """
 
     path: Path
@@ -139,18 +205,38 @@ class Study:
     label: str = ""
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = math.nan
+    maximize_test: bool = True
+    enumerable: bool = True
+    _files: dict[str, tuple[_Loaded, ...]] = field(default_factory=dict, repr=False,
+                                                   compare=False)
 
     @property
     def dataset(self) -> str:
-        return str(self.spec.get("dataset", ""))
+        return str(self.spec.get("dataset") or "")
 
     @property
     def objective(self) -> str:
-        return str(self.spec.get("objective", "valid"))
+        """Name of the objective metric (a validation metric, as recorded)."""
+        return str(self.spec.get("objective") or "")
 
     @property
     def test_metric(self) -> str:
-        return str(self.spec.get("test_metric", "test"))
+        """Name of the test metric ("" if the study has none)."""
+        return str(self.spec.get("test_metric") or "")
+
+    @property
+    def fidelity(self) -> int | None:
+        """The search fidelity (epochs): what the optimizer's evaluations were trained for."""
+        f = self.spec.get("fidelity")
+        return None if f is None else int(f)
+
+    @property
+    def report_fidelity(self) -> int | None:
+        """The fidelity (epochs) of every reported seed-mean value (``incumbent_valid``,
+        ``incumbent_test``, the optimum): the search fidelity unless the study reports
+        another one (e.g. NB201's paper protocol: search at 12 epochs, report at 200)."""
+        f = (self.spec.get("search") or {}).get("report_fidelity")
+        return self.fidelity if f is None else int(f)
 
     @property
     def algorithms(self) -> tuple[str, ...]:
@@ -160,14 +246,134 @@ class Study:
     def budget(self) -> dict[str, Any]:
         return dict(self.spec.get("budget") or {})
 
-    def optimum(self, which: str = "objective") -> float:
-        """The benchmark's true seed-mean optimum of the objective (``"objective"``) or of the
-        test metric (``"test_metric"``); NaN when ``study.json`` does not record it."""
+    @property
+    def directions(self) -> dict[str, bool]:
+        """``{"valid": maximize, "test": maximize_test}``: whether larger is better for the
+        objective and for the test metric."""
+        return {"valid": self.maximize, "test": self.maximize_test}
+
+    def maximizes(self, metric: str) -> bool:
+        """Whether larger values are better for ``metric``: ``"valid"`` (the objective) or
+        ``"test"`` (the test metric)."""
+        if metric not in ("valid", "test"):
+            raise ValueError(f"metric must be 'valid' or 'test', got {metric!r}")
+        return self.maximize if metric == "valid" else self.maximize_test
+
+    def metric_info(self, which: str = "objective") -> Metric | None:
+        """The recorded :class:`~benchbench.api.Metric` (split, direction, unit) of the
+        objective (``"objective"``) or of the test metric (``"test_metric"``); ``None`` when
+        ``study.json`` does not record it."""
         if which not in ("objective", "test_metric"):
             raise ValueError(f"which must be 'objective' or 'test_metric', got {which!r}")
-        entry = (self.spec.get("optimum") or {}).get(which) or {}
-        value = entry.get("value") if isinstance(entry, Mapping) else None
-        return math.nan if value is None else float(value)
+        name = self.objective if which == "objective" else self.test_metric
+        return StudyStore(self.path).metric(name, self.spec) if name else None
+
+    def optimum(self, which: str = "objective") -> float:
+        """The benchmark's true seed-mean optimum of the objective (``"objective"``) or of the
+        test metric (``"test_metric"``) at :attr:`report_fidelity`; NaN when ``study.json`` does
+        not record it."""
+        if which not in ("objective", "test_metric"):
+            raise ValueError(f"which must be 'objective' or 'test_metric', got {which!r}")
+        return optimum_value(self.spec, which)
+
+    def records(self) -> pd.DataFrame:
+        """Every loaded run's records, one row per evaluation, as one DataFrame.
+
+        Rows are ordered by algorithm (as in :attr:`runs`), seed, then ``eval``.  Columns:
+        ``algorithm`` (str) and ``seed`` (int64), then :data:`benchbench.trial.RECORD_FIELDS`:
+
+        - ``eval`` (int64): 0-based evaluation counter of the run.
+        - ``arch_id`` (str): canonical id of the evaluated cell.
+        - ``arch_index`` (Int64): its index in the space; NA for a space that is not
+          enumerable.
+        - ``fidelity`` (int64): epochs of this evaluation.
+        - ``data_seed`` (Int64): the recorded training run that answered (NA: the seed mean,
+          ``noise="mean"``).
+        - ``objective`` (float64): what the optimizer saw: the objective metric
+          (:attr:`objective`, a validation-split metric, see :meth:`metric_info`) of that
+          one training run, at the row's ``fidelity``.
+        - ``cost_s`` (float64): simulated seconds of this evaluation; ``sim_time_s``
+          (float64): the simulated clock after it.
+        - ``incumbent_index`` (Int64), ``incumbent_id`` (str): the best cell so far by what
+          the optimizer saw (NA / "" before the first finite objective; ``incumbent_id`` is
+          "" in every row of a 0.1 run, which did not record it; ``incumbent_index`` is NA
+          for a space that is not enumerable).
+        - ``incumbent_valid`` / ``incumbent_test`` (float64): the incumbent's seed-mean
+          objective (validation split) and test-metric (:attr:`test_metric`, test split)
+          values on the report benchmark at :attr:`report_fidelity`.
+        - ``incumbent_valid_heldout`` / ``incumbent_test_heldout`` (float64): the same, mean
+          over the recorded seeds that did not select the incumbent (free of the winner's
+          curse; NaN when there are none, and in runs written before they existed).
+        - any other column of ``RECORD_FIELDS``: as pandas infers it (numbers: float64).
+
+        A column a run's layout lacks (0.1 runs: ``incumbent_id``) is "" for an id and NaN
+        otherwise.  Files are read again through the store and must be the bytes that were loaded.
+
+        Raises:
+            StudyError: a records file changed since the study was loaded.
+        """
+        cols = ["algorithm", "seed", *RECORD_FIELDS]
+        store = StudyStore(self.path)
+        groups: dict[tuple[str, ...], list[tuple[str, int, bytes]]] = {}
+        for alg, r in self.runs.items():
+            for ld, seed in zip(self._files.get(alg, ()), r.seeds.tolist()):
+                try:
+                    fields, body, raw = store.read_records_raw(ld.run)
+                except StoreError as e:
+                    raise StudyError(f"{ld.run.rel}: {e} (it changed since the study was "
+                                     f"loaded: load it again)") from None
+                if hashlib.sha256(raw).hexdigest() != ld.sha256:
+                    raise StudyError(f"{ld.run.rel}/records.csv changed since the study was "
+                                     f"loaded: load it again")
+                groups.setdefault(fields, []).append((alg, seed, body))
+        frames = [_records_frame(fields, runs) for fields, runs in groups.items()]
+        df: pd.DataFrame
+        if not frames:
+            empty = {"algorithm": "str", "seed": "int64", **_RECORD_DTYPES}
+            df = pd.DataFrame({c: pd.Series(dtype=empty.get(c, "float64")) for c in cols})
+        elif len(frames) == 1:
+            df = frames[0][cols]
+        else:  # runs of both layouts (0.1 and current): back to algorithm, seed, eval order
+            df = pd.concat(frames, ignore_index=True)
+            order = df["algorithm"].map({a: i for i, a in enumerate(self.runs)}).to_numpy()
+            df = df.iloc[np.lexsort((df["eval"].to_numpy(), df["seed"].to_numpy(), order))]
+            df = df.reset_index(drop=True)[cols]
+        return df
+
+    def summary(self) -> pd.DataFrame:
+        """The per-algorithm summary that :func:`results.write_summary` writes, for this study.
+
+        One row per algorithm: ``study`` (:attr:`label`), ``algorithm``, ``runs`` (loaded
+        runs); ``valid_mean`` / ``valid_std`` (ddof 1) / ``valid_median`` of the final
+        incumbent's seed-mean objective value (:attr:`objective`, validation split) and
+        ``test_mean`` / ``test_std`` / ``test_median`` of its seed-mean test-metric value
+        (:attr:`test_metric`, test split), all at :attr:`report_fidelity`, NaNs left out.
+        """
+        from results._analysis import summary_frame
+
+        return summary_frame([self])
+
+
+def _records_frame(fields: tuple[str, ...], runs: list[tuple[str, int, bytes]]
+                   ) -> pd.DataFrame:
+    """Records of many runs with one header layout, parsed in one pass, typed."""
+    body = b"".join(b for _, _, b in runs)
+    dtypes = {c: _RECORD_DTYPES[c] for c in fields if c in _RECORD_DTYPES}
+    df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields), dtype=dtypes,
+                     keep_default_na=False, engine="c",
+                     na_values={c: _NA for c in fields if c not in _IDS})
+    if fields == RECORD_FIELDS_V1:
+        # 0.1 wrote -1 as the incumbent index before the first finite objective
+        df.loc[df["incumbent_index"] == -1, "incumbent_index"] = pd.NA
+    for c in RECORD_FIELDS:
+        if c not in df:
+            df[c] = (pd.Series("", index=df.index, dtype="str") if c in _IDS
+                     else pd.Series(np.nan, index=df.index, dtype="float64"))
+    lens = [b.count(b"\n") for _, _, b in runs]
+    df.insert(0, "seed", np.repeat(np.array([s for _, s, _ in runs], np.int64), lens))
+    df.insert(0, "algorithm", pd.Series(np.repeat(np.array([a for a, _, _ in runs], object),
+                                                  lens), dtype="str"))
+    return df
 
 
 # ----------------------------------------------------------------------------------- discovery
@@ -177,7 +383,7 @@ def find_study_dirs(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise StudyError(f"results folder {str(root)!r} does not exist or is not a folder")
-    found = sorted({p.parent for p in root.rglob("study.json")})
+    found = sorted({p.parent for p in root.rglob(STUDY_FILE)})
     if not found:
         found = sorted({p.parent.parent.parent for p in root.rglob("runs/*/seed-*")
                         if p.is_dir()})
@@ -202,61 +408,50 @@ def load_studies(root: str | Path) -> list[Study]:
 # ------------------------------------------------------------------------------------ loading
 @dataclass
 class _Candidate:
-    path: Path
-    algorithm: str
-    seed: int | None
+    run: RunFiles
     manifest: dict[str, Any]
+    fields: tuple[str, ...] = RECORD_FIELDS
     body: bytes = b""
     n_lines: int = 0
+    sha256: str = ""
+    final_id: str | None = None
+
+    @property
+    def algorithm(self) -> str:
+        return self.run.label
+
+    @property
+    def seed(self) -> int | None:
+        return self.run.seed
+
+    def skip(self, reason: str) -> Skipped:
+        return Skipped(self.run.rel, self.run.label, self.run.seed, reason)
 
 
-def _seed_of(name: str) -> int | None:
-    try:
-        return int(name.removeprefix("seed-"))
-    except ValueError:
-        return None
-
-
-def _read_manifests(study_dir: Path, hasher: Any,
+def _read_manifests(store: StudyStore, runs: Iterable[RunFiles], hasher: Any,
                     skipped: list[Skipped]) -> list[_Candidate]:
     cands: list[_Candidate] = []
-    runs_dir = study_dir / "runs"
-    if not runs_dir.is_dir():
-        return cands
-    for alg_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        for run_dir in sorted(p for p in alg_dir.iterdir() if p.is_dir()):
-            seed = _seed_of(run_dir.name)
-            rel = run_dir.relative_to(study_dir).as_posix()
-
-            def skip(reason: str, *, _rel: str = rel, _alg: str = alg_dir.name,
-                     _seed: int | None = seed) -> None:
-                skipped.append(Skipped(_rel, _alg, _seed, reason))
-
-            mpath = run_dir / "manifest.json"
-            if not mpath.is_file():
-                skip("no manifest.json")
-                continue
-            raw = mpath.read_bytes()
-            try:
-                manifest = json.loads(raw)
-                if not isinstance(manifest, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as e:
-                skip(f"corrupt manifest.json ({e})")
-                continue
-            status = manifest.get("status")
-            if status == "running":
-                skip("still running (status 'running')")
-                continue
-            if status == "failed":
-                err = str(manifest.get("error") or "no error message").strip().splitlines()
-                skip(f"failed: {err[-1] if err else ''}"[:300])
-                continue
-            if status != "done":
-                skip(f"unknown status {status!r} (allowed: 'running', 'failed', 'done')")
-                continue
-            hasher.update(rel.encode() + b"\0" + raw)
-            cands.append(_Candidate(run_dir, alg_dir.name, seed, manifest))
+    for run in runs:
+        try:
+            raw, manifest = store.read_manifest(run)
+        except StoreError as e:
+            skipped.append(Skipped(run.rel, run.label, run.seed, str(e)))
+            continue
+        c = _Candidate(run, manifest)
+        status = manifest.get("status")
+        if status == "running":
+            skipped.append(c.skip("still running (status 'running')"))
+            continue
+        if status == "failed":
+            err = str(manifest.get("error") or "no error message").strip().splitlines()
+            skipped.append(c.skip(f"failed: {err[-1] if err else ''}"[:300]))
+            continue
+        if status != "done":
+            skipped.append(c.skip(f"unknown status {status!r} (allowed: 'running', 'failed', "
+                                  f"'done')"))
+            continue
+        _update(hasher, run.rel, raw)
+        cands.append(c)
     return cands
 
 
@@ -272,8 +467,15 @@ def _reference(spec: Mapping[str, Any], cands: list[_Candidate],
                "noise": spec.get("noise"), "max_evals": budget.get("max_evals"),
                "max_seconds": budget.get("max_seconds"),
                "data_sha256": bench.get("data_sha256") if isinstance(bench, Mapping) else None}
-        params = {a: dict(p or {}) for a, p in (spec.get("algorithms") or {}).items()}
-        return ref, params
+        search = spec.get("search")
+        if isinstance(search, Mapping):  # studies written since the runner has settings
+            report = search.get("report_benchmark")
+            ref.update({k: search.get(k) for k in _SEARCH_KEYS},
+                       report_benchmark=report.get("name") if isinstance(report, Mapping)
+                       else report,
+                       report_fidelity=search.get("report_fidelity") or spec.get("fidelity"))
+        return ref, {a: dict(p or {}) for a, p in (spec.get("algorithms") or {}).items()}
+
     # No study.json: the configuration most finished runs share is the reference.
     def key(c: _Candidate) -> str:
         return json.dumps(_run_shared(c.manifest), sort_keys=True, default=str)
@@ -298,14 +500,17 @@ def _run_shared(manifest: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out["benchmark"], Mapping):
         out["benchmark"] = out["benchmark"].get("name")
     out["data_sha256"] = bench.get("data_sha256") if isinstance(bench, Mapping) else None
+    if any(k in cfg for k in _SEARCH_KEYS):
+        out.update({k: cfg.get(k) for k in _SEARCH_KEYS},
+                   report_benchmark=cfg.get("report_benchmark"),
+                   report_fidelity=cfg.get("report_fidelity") or cfg.get("fidelity"))
     return out
 
 
 def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
-            and not isinstance(a, bool) and not isinstance(b, bool):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    return a == b
+    """Equal, counting two float NaNs as equal."""
+    return bool(a == b) or (isinstance(a, float) and isinstance(b, float)
+                            and math.isnan(a) and math.isnan(b))
 
 
 def _config_mismatch(c: _Candidate, ref: Mapping[str, Any],
@@ -336,37 +541,91 @@ def _config_mismatch(c: _Candidate, ref: Mapping[str, Any],
     return None
 
 
-def _read_bodies(cands: list[_Candidate], study_dir: Path, hasher: Any,
+def _direction(store: StudyStore, spec: Mapping[str, Any], name: str, role: str,
+               has_spec: bool, cands: list[_Candidate], notes: list[str]) -> bool:
+    """Whether larger values of metric ``name`` (the study's ``role``) are better: as
+    ``study.json`` records it, else as the run manifests record it, else refused."""
+    try:
+        return store.maximize(name, spec)
+    except StoreError:
+        pass
+    where = ("there is no study.json" if not has_spec
+             else f"study.json records no direction for the {role} {name!r}")
+    seen: dict[str, str] = {}
+    for c in cands:
+        bench = c.manifest.get("benchmark")
+        metrics = bench.get("metrics") if isinstance(bench, Mapping) else None
+        for m in metrics if isinstance(metrics, list) else ():
+            if isinstance(m, Mapping) and m.get("name") == name:
+                try:
+                    seen.setdefault(Direction(m.get("direction")).value, c.run.rel)
+                except ValueError:
+                    continue
+    if len(seen) > 1:
+        raise StudyError(f"{str(store.path)!r}: {where}, and the run manifests disagree on "
+                         f"it ({'; '.join(f'{d!r} in {p}' for d, p in seen.items())})")
+    if not seen:
+        raise StudyError(f"{str(store.path)!r}: {where}, and no run manifest records the "
+                         f"direction of {name!r}; refusing to guess whether larger is better")
+    maximize = next(iter(seen)) == Direction.MAXIMIZE.value
+    notes.append(f"{where}: the direction of the {role} {name!r} "
+                 f"({'maximised' if maximize else 'minimised'}) is read from the run "
+                 f"manifests")
+    return maximize
+
+
+def _test_objective_note(store: StudyStore, spec: Mapping[str, Any]) -> str | None:
+    """The note every report carries when the study let the optimizer see test images."""
+    if not (spec.get("search") or {}).get("allow_test_objective"):
+        return None
+    obj = store.metric(str(spec.get("objective")), spec)
+    test = store.metric(str(spec.get("test_metric")), spec) if spec.get("test_metric") else None
+    if obj is not None and obj.split is not None:
+        shares = obj.split.is_test_data or (test is not None and test.split is not None
+                                            and obj.split.shares_images(test.split))
+        if not shares:
+            return None
+    split = f" (split {obj.split.value!r})" if obj is not None and obj.split else ""
+    return (f"the objective {spec.get('objective')!r}{split} shares images with the test "
+            f"split (allow_test_objective): the optimizer saw test-image numbers, so the "
+            f"test values are not held-out estimates")
+
+
+def _read_bodies(store: StudyStore, cands: list[_Candidate], hasher: Any,
                  skipped: list[Skipped]) -> list[_Candidate]:
+    """Read every candidate's records through the store and hash them into ``hasher`` in
+    path order."""
     kept = []
     for c in cands:
-        rel = c.path.relative_to(study_dir).as_posix()
-        rpath = c.path / "records.csv"
-        if not rpath.is_file():
-            skipped.append(Skipped(rel, c.algorithm, c.seed, "no records.csv"))
+        try:
+            c.fields, body, raw = store.read_records_raw(c.run)
+        except StoreError as e:
+            skipped.append(c.skip(str(e)))
             continue
-        raw = rpath.read_bytes()
-        head, sep, body = raw.partition(b"\n")
-        if head.rstrip(b"\r") != _HEADER:
-            skipped.append(Skipped(rel, c.algorithm, c.seed,
-                                   "corrupt records.csv: header is not RECORD_FIELDS"))
-            continue
-        if body and not body.endswith(b"\n"):
-            body += b"\n"
+        c.sha256 = hashlib.sha256(raw).hexdigest()
         c.body, c.n_lines = body, body.count(b"\n")
-        hasher.update(rel.encode() + b"\0" + raw)
+        c.final_id = _final_id(c)
+        _update(hasher, c.run.rel, c.sha256.encode())  # each file is hashed once
         kept.append(c)
     return kept
 
 
-_Records = dict  # column name -> (n,) float64 array, one run's records
+def _update(hasher: Any, name: str, raw: bytes) -> None:
+    """Feed ``name NUL raw`` to ``hasher`` (without copying ``raw``)."""
+    hasher.update(name.encode())
+    hasher.update(b"\0")
+    hasher.update(raw)
 
 
-def _parse(body: bytes) -> _Records:
+#: One run's records: column name -> (n,) float64 array.
+_Records = dict[str, np.ndarray]
+
+
+def _parse(body: bytes, fields: tuple[str, ...]) -> _Records:
     """The numeric columns of records.csv rows (no header) as float64 arrays."""
     if not body:
         return {k: np.empty(0) for k in _NUMERIC}
-    df = pd.read_csv(io.BytesIO(body), header=None, names=list(RECORD_FIELDS),
+    df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields),
                      usecols=list(_NUMERIC), dtype=dict.fromkeys(_NUMERIC, "float64"),
                      engine="c", na_filter=True)
     return {k: df[k].to_numpy() for k in _NUMERIC}
@@ -380,6 +639,20 @@ def _same_float(a: float, b: Any) -> bool:
     return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def _final_id(c: _Candidate) -> str | None:
+    """The last record's ``incumbent_id`` (0.1 runs: the manifest's), or None if the last
+    line is not a row of the header's width."""
+    if "incumbent_id" not in c.fields:
+        return str((c.manifest.get("result") or {}).get("incumbent_id") or "")
+    body = c.body
+    end = len(body) - 1 if body.endswith(b"\n") else len(body)
+    if body[end - 1:end] == b"\r":
+        end -= 1
+    last = body[body.rfind(b"\n", 0, end) + 1:end].decode("utf-8", "replace")
+    row = last.split(",") if '"' not in last else next(csv.reader([last]), [])
+    return row[c.fields.index("incumbent_id")] if len(row) == len(c.fields) else None
+
+
 def _check_run(rec: _Records, c: _Candidate) -> str | None:
     """Why this run's records cannot be used, or None."""
     result = c.manifest.get("result") or {}
@@ -391,6 +664,8 @@ def _check_run(rec: _Records, c: _Candidate) -> str | None:
         return "no evaluations recorded"
     if not np.array_equal(rec["eval"], np.arange(n)):
         return "corrupt records.csv: eval column is not 0, 1, 2, ..."
+    if not np.all(np.isfinite(rec["fidelity"])):
+        return "corrupt records.csv: a fidelity is empty or not a number"
     t = rec["sim_time_s"]
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
         return "corrupt records.csv: sim_time_s is not a finite non-decreasing clock"
@@ -398,41 +673,54 @@ def _check_run(rec: _Records, c: _Candidate) -> str | None:
         last, want = float(rec[col][-1]), result.get(key)
         if want is not None and not _same_float(last, want):
             return f"corrupt records.csv: final {col} {last!r} != manifest {key} {want!r}"
+    inc_id = c.final_id
+    if inc_id is None:
+        return "corrupt records.csv: the last row does not have the header's columns"
+    want_id = result.get("incumbent_id")
+    if "incumbent_id" in c.fields and want_id is not None and str(want_id) != inc_id:
+        return (f"corrupt records.csv: final incumbent_id {inc_id!r} != manifest "
+                f"incumbent_id {want_id!r}")
+    want_sha = c.manifest.get("records_sha256")
+    if want_sha and want_sha != c.sha256:
+        return (f"corrupt records.csv: sha256 {c.sha256[:12]}... != the manifest's "
+                f"records_sha256 {str(want_sha)[:12]}... (changed after the run)")
     return None
 
 
-def _parse_all(cands: list[_Candidate], study_dir: Path,
-               skipped: list[Skipped]) -> list[tuple[_Candidate, _Records]]:
-    """Parse all bodies in one pass (fast); on a parse error fall back to one file at a time
-    to find the corrupt ones."""
+def _parse_all(cands: list[_Candidate], skipped: list[Skipped]
+               ) -> list[tuple[_Candidate, _Records]]:
+    """Parse all bodies of one header layout in one pass (fast); on a parse error fall back
+    to one file at a time to find the corrupt ones."""
     out: list[tuple[_Candidate, _Records]] = []
-    try:
-        big = _parse(b"".join(c.body for c in cands))
-        if len(big["eval"]) != sum(c.n_lines for c in cands):
-            raise ValueError("row count")
-        start = 0
-        for c in cands:
-            out.append((c, {k: v[start:start + c.n_lines] for k, v in big.items()}))
-            start += c.n_lines
-    except (ValueError, pd.errors.ParserError):
-        out = []
-        for c in cands:
-            try:
-                rec = _parse(c.body)
-                if len(rec["eval"]) != c.n_lines:
-                    raise ValueError(f"{len(rec['eval'])} rows parsed from {c.n_lines} lines")
-            except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-                msg = str(e).strip().splitlines()
-                skipped.append(Skipped(c.path.relative_to(study_dir).as_posix(), c.algorithm,
-                                       c.seed, f"corrupt records.csv ({msg[0] if msg else e})"))
-                continue
-            out.append((c, rec))
+    groups: dict[tuple[str, ...], list[_Candidate]] = {}
+    for c in cands:
+        groups.setdefault(c.fields, []).append(c)
+    for fields, group in groups.items():
+        try:
+            big = _parse(b"".join(c.body for c in group), fields)
+            if len(big["eval"]) != sum(c.n_lines for c in group):
+                raise ValueError("row count")
+            start = 0
+            for c in group:
+                out.append((c, {k: v[start:start + c.n_lines] for k, v in big.items()}))
+                start += c.n_lines
+        except (ValueError, pd.errors.ParserError):
+            for c in group:
+                try:
+                    rec = _parse(c.body, fields)
+                    if len(rec["eval"]) != c.n_lines:
+                        raise ValueError(f"{len(rec['eval'])} rows parsed from {c.n_lines} "
+                                         f"lines")
+                except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+                    msg = str(e).strip().splitlines()
+                    skipped.append(c.skip(f"corrupt records.csv ({msg[0] if msg else e})"))
+                    continue
+                out.append((c, rec))
     good = []
     for c, rec in out:
         why = _check_run(rec, c)
         if why:
-            skipped.append(Skipped(c.path.relative_to(study_dir).as_posix(), c.algorithm,
-                                   c.seed, why))
+            skipped.append(c.skip(why))
         else:
             good.append((c, rec))
     return good
@@ -440,7 +728,7 @@ def _parse_all(cands: list[_Candidate], study_dir: Path,
 
 def _stack(alg: str, params: Mapping[str, Any],
            runs: list[tuple[_Candidate, _Records]]) -> AlgorithmRuns:
-    runs = sorted(runs, key=lambda r: r[0].seed)
+    runs = sorted(runs, key=lambda r: r[0].seed or 0)
     n = len(runs)
     lens = np.array([len(rec["eval"]) for _, rec in runs], dtype=np.int64)
     width = int(lens.max()) if n else 0
@@ -455,77 +743,92 @@ def _stack(alg: str, params: Mapping[str, Any],
                      for c, _ in runs])
     transfer = tuple(dict((c.manifest.get("result") or {}).get("transfer") or {})
                      for c, _ in runs)
+    ids = np.array([c.final_id or "" for c, _ in runs], dtype=np.str_)
+    enumerable = all(bool(np.isfinite(rec["arch_index"]).all()) for _, rec in runs)
     return AlgorithmRuns(alg, dict(params), np.array([c.seed for c, _ in runs], np.int64), lens,
                          arrays["incumbent_valid"], arrays["incumbent_test"],
-                         arrays["sim_time_s"], inc, wall, transfer)
+                         arrays["sim_time_s"], inc, wall, transfer, ids, enumerable)
 
 
-def _maximize(spec: Mapping[str, Any], objective: str) -> bool:
-    bench = spec.get("benchmark") or {}
-    for ms in ((bench.get("datasets") or {}) if isinstance(bench, Mapping) else {}).values():
-        for m in ms or []:
-            if isinstance(m, Mapping) and m.get("name") == objective and m.get("direction"):
-                return m["direction"] == "max"
-    name = objective.lower()
-    return not any(w in name for w in ("loss", "error", "err", "regret", "latency", "time"))
+def _rebuilt_spec(ref: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A specification from the reference configuration of a folder without study.json."""
+    return {"dataset": ref.get("dataset"), "objective": ref.get("objective"),
+            "test_metric": ref.get("test_metric"), "fidelity": ref.get("fidelity"),
+            "noise": ref.get("noise"), "budget": {"max_evals": ref.get("max_evals"),
+                                                  "max_seconds": ref.get("max_seconds")},
+            "algorithms": dict(params), "benchmark": {"name": ref.get("benchmark"),
+                                                      "data_sha256": ref.get("data_sha256")}}
 
 
 def load_study(path: str | Path) -> Study:
     """Load one study folder (see the module docstring).
 
     Raises:
-        StudyError: ``path`` is not a study folder or its ``study.json`` is unreadable.
+        StudyError: ``path`` is not a study folder, its ``study.json`` is unreadable, it
+            names no objective, or the direction of its objective or test metric is recorded
+            neither in ``study.json`` nor in the run manifests.
     """
     path = Path(path)
-    spec_path = path / "study.json"
+    store = StudyStore(path)
+    try:
+        spec = store.read_spec()
+    except StoreError as e:
+        raise StudyError(str(e)) from None
+    has_spec = store.exists()
+    run_files = list(store.iter_runs())
+    if not has_spec and not run_files:
+        raise StudyError(f"{str(path)!r} is not a study folder: no {STUDY_FILE} and no "
+                         f"runs/<algorithm>/<run>/ folders")
     hasher = hashlib.sha256()
-    spec: dict[str, Any] = {}
-    if spec_path.is_file():
-        raw = spec_path.read_bytes()
-        try:
-            spec = json.loads(raw)
-        except ValueError as e:
-            raise StudyError(f"corrupt study.json in {str(path)!r}: {e}") from e
-        if not isinstance(spec, dict):
-            raise StudyError(f"study.json in {str(path)!r} is not a JSON object")
-        hasher.update(b"study.json\0" + raw)
-    elif not (path / "runs").is_dir():
-        raise StudyError(f"{str(path)!r} is not a study folder: no study.json and no runs/")
+    if has_spec:
+        _update(hasher, STUDY_FILE, store.spec_bytes())
     skipped: list[Skipped] = []
     notes: list[str] = []
-    cands = _read_manifests(path, hasher, skipped)
-    ref, params = _reference(spec, cands, notes)
-    if not spec and cands:
-        cfg0 = ref
-        spec = {"dataset": cfg0.get("dataset"), "objective": cfg0.get("objective"),
-                "test_metric": cfg0.get("test_metric"), "fidelity": cfg0.get("fidelity"),
-                "noise": cfg0.get("noise"), "budget": {"max_evals": cfg0.get("max_evals"),
-                                                       "max_seconds": cfg0.get("max_seconds")},
-                "algorithms": params, "benchmark": {"name": cfg0.get("benchmark"),
-                                                    "data_sha256": cfg0.get("data_sha256")}}
+    cands = _read_manifests(store, run_files, hasher, skipped)
+    ref, params = _reference(spec if has_spec else {}, cands, notes)
+    if not has_spec:
+        spec = _rebuilt_spec(ref, params)
     seeds = set(spec["seeds"]) if spec.get("seeds") else None
     ok = []
     for c in cands:
         why = _config_mismatch(c, ref, params, seeds)
         if why:
-            skipped.append(Skipped(c.path.relative_to(path).as_posix(), c.algorithm, c.seed, why))
+            skipped.append(c.skip(why))
         else:
             ok.append(c)
-    ok = _read_bodies(ok, path, hasher, skipped)
-    parsed = _parse_all(ok, path, skipped)
+    objective, test_metric = spec.get("objective"), spec.get("test_metric")
+    if not objective:
+        raise StudyError(f"{str(path)!r}: the study names no objective metric (study.json "
+                         f"'objective', or the runs' config)")
+    maximize = _direction(store, spec, str(objective), "objective", has_spec, ok, notes)
+    if test_metric:
+        maximize_test = _direction(store, spec, str(test_metric), "test metric", has_spec, ok,
+                                   notes)
+    else:
+        maximize_test = maximize
+        notes.append("the study has no test metric: test values are NaN")
+    note = _test_objective_note(store, spec)
+    if note:
+        notes.append(note)
+    ok = _read_bodies(store, ok, hasher, skipped)
+    parsed = _parse_all(ok, skipped)
     by_alg: dict[str, list[tuple[_Candidate, _Records]]] = {}
     for c, rec in parsed:
         by_alg.setdefault(c.algorithm, []).append((c, rec))
     order = list(params) + sorted(set(by_alg) - set(params))
     runs = {a: _stack(a, params.get(a, {}), by_alg[a]) for a in order if a in by_alg}
+    files = {a: tuple(_Loaded(c.run, c.sha256)
+                      for c, _ in sorted(by_alg[a], key=lambda r: r[0].seed or 0))
+             for a in runs}
     for a in order:
         if a not in runs and a in params:
             notes.append(f"algorithm {a!r} has no usable run")
     skipped.sort(key=lambda s: s.path)
-    return Study(path=path, spec=spec, runs=runs, skipped=skipped,
-                 maximize=_maximize(spec, str(spec.get("objective", ""))),
+    return Study(path=path, spec=spec, runs=runs, skipped=skipped, maximize=maximize,
                  data_sha256=hasher.hexdigest(), label=str(spec.get("dataset") or path.name),
-                 notes=notes, elapsed_s=_elapsed([c.manifest for c, _ in parsed]))
+                 notes=notes, elapsed_s=_elapsed([c.manifest for c, _ in parsed]),
+                 maximize_test=maximize_test,
+                 enumerable=all(r.enumerable for r in runs.values()), _files=files)
 
 
 def _elapsed(manifests: list[dict[str, Any]]) -> float:
