@@ -130,7 +130,8 @@ def test_flops_and_params_equal_official_nats_files(nats_sample_dir: Path) -> No
             if dataset in seen:
                 continue
             seen.add(dataset)
-            k = {"cifar10-valid": 10, "cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}[dataset]
+            k = {"cifar10-valid": 10, "cifar10": 10, "cifar100": 100,
+                 "ImageNet16-120": 120}[dataset]
             size = 16 if dataset == "ImageNet16-120" else 32
             net = build_nb201(state["arch_str"], num_classes=k)
             assert count_params(net) / 1e6 == pytest.approx(float(r["params"]), abs=5e-7)
