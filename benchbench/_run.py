@@ -373,8 +373,11 @@ def run_and_store(bench: Benchmark | RunTarget, cfg: RunConfig, out: Path,
     """Execute one run and write its folder; returns (status, error).  Never raises for a
     failure inside the run: it is recorded in the manifest."""
     store = StudyStore(out)
+    search = bench.search if isinstance(bench, RunTarget) else bench
+    info = dict(bench_info)
+    info.setdefault("metrics", [m.to_dict() for m in search.metrics(cfg.dataset)])
     man = RunManifest(run_id=cfg.run_id, config=cfg.to_dict(), config_hash=cfg.config_hash(),
-                      benchmark=dict(bench_info), versions=versions(),
+                      benchmark=info, versions=versions(),
                       seeds={"run": cfg.seed,
                              "optimizer": derive_seed(cfg.seed, "optimizer", cfg.dataset),
                              "noise": derive_seed(cfg.seed, "noise", cfg.dataset)},

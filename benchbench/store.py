@@ -65,6 +65,8 @@ MANIFEST_FILE = "manifest.json"
 RECORDS_FILE = "records.csv"
 _LOCK_FILE = ".lock"
 
+_ID_COLUMNS = ("arch_id", "incumbent_id")
+_INT_COLUMNS = ("eval", "arch_index", "fidelity", "data_seed", "incumbent_index")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _MAX_SEED = 2**63 - 1
 
@@ -296,20 +298,30 @@ class StudyStore:
 
     def read_records(self, run: RunFiles) -> Any:
         """A run's records as a pandas DataFrame with the :data:`RECORD_FIELDS` columns
-        (0.1 records get an empty ``incumbent_id`` and NaN held-out values)."""
+        (0.1 records get an empty ``incumbent_id`` and NaN held-out values).
+
+        Ids are ``str``; counters, indices, fidelities and data seeds nullable ``Int64``
+        (empty where the space is not enumerable, or for the seed mean); values float64
+        (``nan``/``inf`` as written by Python kept).
+        """
         import pandas as pd
 
         fields, body, _ = self.read_records_raw(run)
-        df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields),
-                         dtype={"arch_id": str, "incumbent_id": str}, keep_default_na=False,
-                         na_values={c: [""] for c in fields if c not in
-                                    ("arch_id", "incumbent_id")})
-        if "incumbent_id" not in df:
-            df["incumbent_id"] = ""
-        for col in RECORD_FIELDS[len(RECORD_FIELDS_V1) + 1:]:
+        df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields), dtype=str,
+                         keep_default_na=False)
+        out = {}
+        for col in RECORD_FIELDS:
             if col not in df:
-                df[col] = math.nan
-        return df[list(RECORD_FIELDS)]
+                out[col] = (pd.Series([""] * len(df), dtype=str) if col in _ID_COLUMNS
+                            else pd.Series([math.nan] * len(df), dtype="float64"))
+            elif col in _ID_COLUMNS:
+                out[col] = df[col].astype(str)
+            elif col in _INT_COLUMNS:
+                out[col] = pd.to_numeric(df[col].replace("", None), errors="coerce"
+                                         ).astype("Int64")
+            else:
+                out[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        return pd.DataFrame(out)
 
     def run_status(self, label: str, seed: int, config_hash: str) -> str | None:
         """``"done"`` if run (``label``, ``seed``) finished with ``config_hash``, ``None`` if
