@@ -80,6 +80,13 @@ VARIANTS: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
+def study_settings(store: StudyStore) -> str:
+    """The search settings the study ran with, as ``study.json`` records them."""
+    spec = store.read_spec()
+    search = {k: v for k, v in spec.get("search", {}).items() if isinstance(v, (str, bool))}
+    return ", ".join(f"{k} {v}" for k, v in {"noise": spec.get("noise"), **search}.items())
+
+
 def mean_se(x: np.ndarray) -> str:
     x = x[~np.isnan(x)]
     if len(x) == 0:
@@ -100,6 +107,7 @@ def search_results(seeds: int, evals: int, workers: int) -> None:
     if res.failed:
         sys.exit(f"{res.failed} runs failed: {res.failures[:3]}")
     store = StudyStore(tmp / "study")
+    settings = study_settings(store)
     cols = ("incumbent_valid", "incumbent_valid_heldout", "incumbent_test",
             "incumbent_test_heldout")
     finals: dict[str, dict[int, list[float]]] = {label: {} for label in algos}
@@ -108,7 +116,7 @@ def search_results(seeds: int, evals: int, workers: int) -> None:
         finals[run.label][run.seed] = [float(last[c]) for c in cols]
     v_opt = bench.optimum("valid_acc", dataset=DATASET)
     t_opt = bench.optimum("test_acc", dataset=DATASET)
-    print(f"NB201 {DATASET}, {evals} evaluations, {seeds} seeds (runner noise 'seed'); final "
+    print(f"NB201 {DATASET}, {evals} evaluations, {seeds} seeds ({settings}); final "
           f"incumbent, mean ± s.e. over seeds (%)")
     print(f"optimum: valid {v_opt.value:.3f}, test {t_opt.value:.3f} (best test cell)")
     head = ("variant", "valid", "valid held-out", "test", "test held-out", "Δ valid",

@@ -47,6 +47,13 @@ TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb2
 DATASET = "cifar10-valid"
 
 
+def study_settings(store: StudyStore) -> str:
+    """The search settings the study ran with, as ``study.json`` records them."""
+    spec = store.read_spec()
+    search = {k: v for k, v in spec.get("search", {}).items() if isinstance(v, (str, bool))}
+    return ", ".join(f"{k} {v}" for k, v in {"noise": spec.get("noise"), **search}.items())
+
+
 def mean_se(x: np.ndarray) -> str:
     x = x[~np.isnan(x)]
     if len(x) == 0:
@@ -91,6 +98,7 @@ def main() -> None:
     if res.failed:
         sys.exit(f"{res.failed} runs failed: {res.failures[:3]}")
     store = StudyStore(tmp / "study")
+    settings = study_settings(store)
     rows: dict[str, dict[str, list[float]]] = {
         a: {"valid": [], "test": [], "valid_ho": [], "p": []} for a in algos}
     for run in store.iter_runs():
@@ -103,7 +111,7 @@ def main() -> None:
         r["p"].append(replay_max_probability(store, run, params, bench.space))
     opt_valid = bench.optimum("valid_acc", dataset=DATASET)
     print(f"REINFORCE on NB201 {DATASET}, {args.evals} evaluations, {args.seeds} seeds "
-          f"(runner noise 'seed'); mean ± s.e. over seeds; optimum valid {opt_valid.value:.3f}")
+          f"({settings}); mean ± s.e. over seeds; optimum valid {opt_valid.value:.3f}")
     print(f"{'learning rate':<15}{'final valid':>17}{'valid held-out':>17}{'final test':>17}"
           f"{'max p':>8}")
     for lr, r in zip(lrs, rows.values()):
