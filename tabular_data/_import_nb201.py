@@ -23,6 +23,18 @@ cifar100, IN16     ``ori-test`` (whole test)    ``valtest_acc`` / ``valtest_loss
 =================  ===========================  ==========================================
 
 Fidelity = official 0-based epoch index + 1.  Cost = cumulative recorded training seconds.
+
+Evaluation times (official files only; the flat export has none): ``<split>_eval_s`` for each
+split above, per seed and epoch, is the official API's ``'<split>-per-time'`` of
+``get_more_info(index, dataset, iepoch=f-1, hp, is_random=seed)``: the sum of the run's recorded
+``eval_times['<set>@i']`` over ``i = 0..f-1`` divided by ``f`` (``ResultsCount.get_eval``'s
+``all_time`` over ``iepoch + 1``), i.e. the mean seconds of one evaluation pass on that set up
+to fidelity ``f`` - not the time of the pass at epoch ``f`` alone (in the NATS-Bench files each
+run records one constant time for every epoch, so the two agree there).  It exists exactly
+where the API answers: at the epochs where the set's accuracy and loss are recorded (e.g. on
+cifar10-valid with hp=200, ``test_eval_s`` only at 200, like ``test_acc``).  NB201's search
+scripts charge ``train-all-time + valid-per-time`` per query = ``cost_s + valid_eval_s``
+(``benchbench.runner``'s ``cost="train+eval"``).
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ from benchbench.spaces import NB201Space
 from tabular_data._format import DatasetSpec, TableWriter, sha256_files
 from tabular_data._root import table_path
 
-__all__ = ["detect_nb201_source", "import_nb201", "nb201_metrics"]
+__all__ = ["detect_nb201_source", "eval_time_metric", "import_nb201", "nb201_metrics"]
 
 DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 #: Seeds NB201 / NATS-Bench trained, by hyper-parameter set.
@@ -76,6 +88,15 @@ LATENCY = Metric("latency", None, Direction.MINIMIZE, 0.0, math.inf, "s",
                  "inference latency as NATS-Bench measured it")
 
 
+def eval_time_metric(dataset: str, split: str) -> Metric:
+    """``<split>_eval_s``: seconds of one evaluation pass on ``split`` of ``dataset``, as the
+    official API's ``'<split>-per-time'`` defines it (see the module docstring)."""
+    return Metric(f"{split}_eval_s", None, Direction.MINIMIZE, 0.0, math.inf, "s",
+                  f"seconds of one evaluation pass on {_SET_DESC[dataset, split]}, as recorded: "
+                  f"the mean of the run's per-epoch evaluation times over epochs 1..f (the "
+                  f"official get_more_info's '{split}-per-time' at that epoch)")
+
+
 def nb201_metrics(dataset: str) -> tuple[Metric, ...]:
     """All metrics an NB201 source can have on ``dataset`` (a table keeps those it has)."""
     ms = [accuracy_metric("train", "training set, running average over the epoch"),
@@ -83,7 +104,8 @@ def nb201_metrics(dataset: str) -> tuple[Metric, ...]:
     for split in EVAL_SETS[dataset].values():
         ms += [accuracy_metric(split, _SET_DESC[dataset, split]),
                loss_metric(split, _SET_DESC[dataset, split])]
-    return (*ms, PARAMS, FLOPS, LATENCY)
+    times = [eval_time_metric(dataset, split) for split in EVAL_SETS[dataset].values()]
+    return (*ms, PARAMS, FLOPS, LATENCY, *times)
 
 
 # ----------------------------------------------------------------- official formats
@@ -114,6 +136,7 @@ def _results_arrays(state: Mapping[str, Any], hp: str, specs: Mapping[str, Datas
                     raise ValueError(f"{where}: {dataset} seed {seed}: unknown evaluation set "
                                      f"{name!r}; known for this dataset: {list(sets)}")
                 _put(out, n_e, f"{sets[name]}_{suffix}", int(e), v, label, hp)
+        out.update(_eval_seconds(r.get("eval_times") or {}, sets, out, n_e, label, hp))
         trained = ~np.isnan(out.get("train_acc", np.full(n_e, np.nan)))
         for metric, value in (("params", r.get("params")), ("flops", r.get("flop")),
                               ("latency", _mean_latency(r.get("latency")))):
@@ -123,6 +146,32 @@ def _results_arrays(state: Mapping[str, Any], hp: str, specs: Mapping[str, Datas
         for e, v in r["train_times"].items():
             times[int(e)] = float(v)
         yield dataset, spec.seeds.index(seed), out, np.cumsum(times)
+
+
+def _eval_seconds(times: Mapping[str, Any], sets: Mapping[str, str],
+                  curves: Mapping[str, np.ndarray], n_e: int, label: str, hp: str
+                  ) -> dict[str, np.ndarray]:
+    """``{<split>_eval_s: (n_e,)}`` from a run's ``eval_times`` (``'<set>@<epoch>'`` ->
+    seconds): at fidelity ``f``, the sum of the set's times at epochs ``0..f-1`` over ``f`` (the
+    official ``'<split>-per-time'``); NaN from the first epoch without a recorded time on, and
+    wherever the set's accuracy or loss is not recorded (the API has no answer there)."""
+    raw: dict[str, np.ndarray] = {}
+    for k, v in times.items():
+        name, _, e = k.partition("@")
+        if name not in sets:
+            raise ValueError(f"{label}: unknown evaluation set {name!r} in eval_times; known "
+                             f"for this dataset: {list(sets)}")
+        _put(raw, n_e, name, int(e), v, label, hp)
+    out: dict[str, np.ndarray] = {}
+    for name, t in raw.items():
+        split = sets[name]
+        per_time = np.cumsum(t) / np.arange(1, n_e + 1)  # NaN propagates past a gap
+        answered = np.ones(n_e, dtype=bool)  # ResultsCount.get_eval reads both
+        for suffix in ("acc", "loss"):
+            c = curves.get(f"{split}_{suffix}")
+            answered &= np.zeros(n_e, dtype=bool) if c is None else ~np.isnan(c)
+        out[f"{split}_eval_s"] = np.where(answered, per_time, np.nan)
+    return out
 
 
 def _put(out: dict[str, np.ndarray], n_e: int, metric: str, epoch: int, value: float,

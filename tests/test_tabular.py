@@ -120,6 +120,60 @@ def test_official_curves(nats: TabularBenchmark, nats_sample_dir: Path) -> None:
     assert nats.metric("cifar100", "valtest_acc").split is Split.VALTEST
 
 
+def test_eval_times_are_the_official_per_time(nats: TabularBenchmark,
+                                               nats_sample_dir: Path) -> None:
+    """``<split>_eval_s`` = the official API's ``'<split>-per-time'``: the run's recorded
+    ``eval_times`` summed over epochs 0..f-1, over f; only where the set was evaluated."""
+    raw = pickle.load(bz2.BZ2File(nats_sample_dir / "000284.pickle.pbz2"))["200"]
+    for ds, sets in (("cifar10-valid", {"x-valid": "valid", "ori-test": "test"}),
+                     ("cifar100", {"x-valid": "valid", "x-test": "test", "ori-test": "valtest"}),
+                     ("cifar10", {"ori-test": "test"})):
+        r = raw["all_results"][(ds, 888)]
+        tr = nats.trajectory(284, dataset=ds, data_seed=888)
+        for name, split in sets.items():
+            m = nats.metric(ds, f"{split}_eval_s")
+            assert (m.split, m.direction.value, m.unit, m.lower) == (None, "min", "s", 0.0)
+            assert name in m.description and f"'{split}-per-time'" in m.description
+            got = tr.values[f"{split}_eval_s"]
+            acc = tr.values[f"{split}_acc"]
+            assert np.array_equal(np.isnan(got), np.isnan(acc))  # answered where evaluated
+            for f in np.flatnonzero(~np.isnan(acc)) + 1:
+                want = sum(r["eval_times"][f"{name}@{i}"] for i in range(f)) / f
+                assert got[f - 1] == pytest.approx(want, rel=1e-12), (ds, split, f)
+    # cifar10-valid hp=200: ori-test only after the last epoch, x-valid after every epoch
+    assert nats.metric_epochs("cifar10-valid", "test_eval_s") == (200,)
+    assert len(nats.metric_epochs("cifar10-valid", "valid_eval_s")) == 200
+
+
+def test_eval_times_mean_over_epochs_and_bad_sets(nats_sample_dir: Path, tmp_path: Path) -> None:
+    """Per-epoch times that vary (the NATS files hold one constant per run, so this is a
+    modified copy): the value at f is the mean up to f, not the time of epoch f alone; a gap
+    makes the rest NaN; a run without eval_times gives no metric; unknown sets are errors."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "meta.pickle.pbz2").write_bytes((nats_sample_dir / "meta.pickle.pbz2").read_bytes())
+    d = pickle.load(bz2.BZ2File(nats_sample_dir / "000011.pickle.pbz2"))
+    r = d["12"]["all_results"][("cifar10-valid", 777)]
+    for i in range(12):
+        r["eval_times"][f"x-valid@{i}"] = float(i + 1)
+    del r["eval_times"]["ori-test@5"]
+    for key in [k for k in d["12"]["all_results"] if k[0] == "cifar100"]:
+        d["12"]["all_results"][key]["eval_times"] = {}
+    with bz2.BZ2File(src / "000011.pickle.pbz2", "wb") as f:
+        pickle.dump(d, f)
+    b = TabularBenchmark(import_nb201(src, out=tmp_path / "t.h5", hp="12"))
+    tr = b.trajectory(11, dataset="cifar10-valid", data_seed=777)
+    np.testing.assert_allclose(tr.values["valid_eval_s"], [(f + 1) / 2 for f in range(1, 13)])
+    assert not np.isnan(tr.values["test_eval_s"][:5]).any()
+    assert np.isnan(tr.values["test_eval_s"][5:]).all()
+    assert "valid_eval_s" not in [m.name for m in b.metrics("cifar100")]
+    r["eval_times"]["x-bogus@0"] = 1.0
+    with bz2.BZ2File(src / "000011.pickle.pbz2", "wb") as f:
+        pickle.dump(d, f)
+    with pytest.raises(ValueError, match="unknown evaluation set 'x-bogus' in eval_times"):
+        import_nb201(src, out=tmp_path / "bad.h5", hp="12")
+
+
 def test_trajectory_equals_repeated_queries(nats: TabularBenchmark) -> None:
     for seed in (None, 999):
         tr = nats.trajectory(284, dataset="cifar100", max_fidelity=30, data_seed=seed)
