@@ -78,7 +78,8 @@ def sample_unseen(space: SearchSpace, rng: np.random.Generator, seen: Collection
     if size is None or size > _MAX_ENUMERATE:  # a huge (or unlistable), nearly exhausted space
         raise SearchExhaustedError(f"{_MAX_REJECTIONS} uniform samples of space {space.name!r} "
                                    f"were all already asked ({len(seen)} asked)")
+    listed: Any = space  # an EnumerableSpace (size is not None)
     taken = np.zeros(size, dtype=bool)
-    taken[np.fromiter((space.index(a) for a in seen), dtype=np.int64, count=len(seen))] = True
+    taken[np.fromiter((listed.index(a) for a in seen), dtype=np.int64, count=len(seen))] = True
     free = np.flatnonzero(~taken)
-    return space.from_index(int(free[rng.integers(len(free))]))
+    return listed.from_index(int(free[rng.integers(len(free))]))

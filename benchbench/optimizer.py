@@ -48,9 +48,10 @@ def check_param(name: str, value: Any, *, kind: type | tuple[type, ...],
         raise ValueError(f"{name} must be {_kind_name(kind)}, got {value!r}")
     if not isinstance(value, kind):
         raise ValueError(f"{name} must be {_kind_name(kind)}, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
+    num: Any = value
+    if low is not None and (num <= low if low_open else num < low):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
+    if high is not None and num > high:
         raise ValueError(f"{name} must be <= {high}, got {value!r}")
 
 

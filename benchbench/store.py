@@ -309,7 +309,7 @@ class StudyStore:
         fields, body, _ = self.read_records_raw(run)
         df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields), dtype=str,
                          keep_default_na=False)
-        out = {}
+        out: dict[str, Any] = {}
         for col in RECORD_FIELDS:
             if col not in df:
                 out[col] = (pd.Series([""] * len(df), dtype=str) if col in _ID_COLUMNS

@@ -162,7 +162,7 @@ class TabularBenchmark(Benchmark):
         """The seeds recorded for at least one architecture on ``dataset``."""
         d = self._dataset(dataset)
         if d.present_seeds is None:
-            any_row = self.seed_mask(dataset).any(axis=0).tolist()
+            any_row: list[bool] = self.seed_mask(dataset).any(axis=0).tolist()
             d.present_seeds = tuple(s for s, ok in zip(d.seeds, any_row) if ok)
         return d.present_seeds
 
@@ -265,7 +265,7 @@ class TabularBenchmark(Benchmark):
                   else np.empty((len(cost), 0), dtype=np.float64))
         for arr in (values, cost, present):
             arr.setflags(write=False)
-        sl = self._slices[key] = _Slice(values, cost, present)
+        sl = self._slices[key] = _Slice(values, cost, np.asarray(present))
         return sl
 
     def _check_seed(self, d: _Dataset, data_seed: int | None) -> int | None:

@@ -29,7 +29,7 @@ from typing import Any
 from benchbench.nn._torch import require_torch
 
 torch = require_torch()
-nn = torch.nn
+nn: Any = torch.nn
 
 __all__ = ["AvgPool3x3", "NB201Cell", "NB201Network", "ResNetBasicBlock", "build_nb201"]
 
