@@ -370,7 +370,6 @@ def check_proxy(name: str, space: SearchSpace[Any], *, n: int = 2, seed: int = 0
     same cell and generator seed, and a registered description.  Needs torch and a network
     builder for ``space`` (``benchbench.nn.get_builder``)."""
     from algorithms.proxies import Proxy, ScoreConfig
-
     from benchbench.registry import PROXIES
 
     _require(bool(PROXIES.description(name)) if name in PROXIES else True,
