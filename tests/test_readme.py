@@ -3,8 +3,8 @@
 the README's are long (:data:`TINY`).  Syntax references are ``text`` blocks and are not run.
 
 Install steps (``python3 -m venv``, ``. .venv/bin/activate``, ``pip install``) are dropped:
-the suite already runs inside the installed package.  The test command itself
-(``python -m pytest``) is dropped too, since this is it.
+the suite already runs inside the installed package.  The test command's own steps
+(``ruff check``, ``mypy``, ``python -m pytest``) are dropped too: ``.ci/run`` runs them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ TINY: tuple[tuple[str, str], ...] = (
     (r"seeds=range\(500\)", "seeds=range(3)"),
     (r"max_evals=150\b", "max_evals=12"),
 )
-_DROP = re.compile(r"^\s*(python3? -m venv\b|\. \S*activate\b|pip install\b|python3? -m pytest\b)")
+_DROP = re.compile(r"^\s*(python3? -m venv\b|\. \S*activate\b|pip install\b|python3? -m pytest\b"
+                   r"|ruff check\b|mypy\b)")
 
 
 def _blocks() -> list[tuple[str, str, int]]:
