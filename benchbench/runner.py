@@ -29,20 +29,28 @@ with ``manifest.json`` and ``records.csv`` (:data:`benchbench.trial.RECORD_FIELD
 through :class:`benchbench.store.StudyStore`.  Studies are resumable: runs whose manifest
 says ``done`` with the same configuration are skipped; a failing run is recorded as
 ``failed`` with its error and the study goes on.  One process at a time writes a study
-folder (the store's lock).
+folder (the store's lock; a second writer is refused, it does not wait).  Everything is
+validated before anything is written.  The first ``SIGINT`` / ``SIGTERM`` lets the running
+runs finish, the second stops at once; either raises :class:`StudyInterrupted` (see
+:func:`run_study`).  A study killed outright (``SIGKILL``) takes its worker processes with it
+(:mod:`benchbench._procs`), and resuming it runs the runs it left unfinished again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchbench._procs import InterruptGuard
 from benchbench._run import (
     COST_MODES,
     CROSSING_MODES,
@@ -57,17 +65,39 @@ from benchbench._run import (
     versions,
 )
 from benchbench.api import Benchmark, BenchmarkError, MissingDataError, unknown
-from benchbench.executors import get_executor
+from benchbench.executors import LOST, Executor, WorkerError, get_executor
 from benchbench.optimizer import make_optimizer
 from benchbench.store import StoreError, StudyStore, check_label, check_seed
 
-__all__ = ["SEARCH_PROTOCOLS", "RunConfig", "SearchSettings", "StudyResult", "execute_run",
-           "plan_study", "run_study", "search_settings", "versions"]
+__all__ = ["MAX_RUNS", "SEARCH_PROTOCOLS", "RunConfig", "SearchSettings", "StudyInterrupted",
+           "StudyResult", "WorkerError", "execute_run", "plan_study", "run_study",
+           "search_settings", "versions"]
+
+#: The most runs (seeds x algorithms) one study may plan.  More is refused before anything
+#: is written (a typo such as ``--seeds 0-10000000000`` would otherwise fill the disk with
+#: run folders); split a larger experiment into several studies.
+MAX_RUNS = 1_000_000
 
 
 @dataclass
 class StudyResult:
-    """What :func:`run_study` did."""
+    """What :func:`run_study` did.
+
+    Attributes:
+        out: the study folder.
+        done: runs done by this call.
+        skipped: runs found done already (not run again).
+        failed: runs that failed (recorded as ``failed`` with their error).
+        failures: ``(run id, error)`` of the failed runs.
+        wall_s: seconds this call took.
+        lost: ``(run id, what happened)`` of the runs whose worker process died while
+            running them; they stay not done (the next call runs them).
+        not_done: runs of the study neither done nor failed after this call (lost, never
+            started or abandoned because of an interrupt).
+        interrupted: the signal(s) that interrupted the call (``"SIGINT"``,
+            ``"SIGINT twice"``, ``"SIGTERM, then SIGINT"``), ``None`` if it was not
+            interrupted.
+    """
 
     out: Path
     done: int = 0
@@ -75,6 +105,23 @@ class StudyResult:
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     wall_s: float = math.nan
+    lost: list[tuple[str, str]] = field(default_factory=list)
+    not_done: int = 0
+    interrupted: str | None = None
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """:func:`run_study` was interrupted by ``SIGINT`` or ``SIGTERM``; :attr:`result` says
+    what was done.  Runs not done (never started, or abandoned by a second interrupt: their
+    manifests say ``running``) run when :func:`run_study` is called again with the same
+    arguments."""
+
+    def __init__(self, result: StudyResult) -> None:
+        self.result = result
+        super().__init__(
+            f"study {str(result.out)!r} interrupted ({result.interrupted}): {result.done} "
+            f"runs done now, {result.skipped} done before, {result.not_done} not done; run "
+            f"the same study again to resume (runs done are skipped)")
 
 
 @dataclass(frozen=True)
@@ -235,6 +282,14 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
         raise ValueError(f"max_seconds must be a finite number > 0, got {max_seconds!r}")
     if not seeds:
         raise ValueError("no seeds given")
+    if not algorithms:
+        raise ValueError("no algorithms given")
+    n_runs = len(seeds) * len(algorithms)
+    if n_runs > MAX_RUNS:
+        raise ValueError(f"a study of {n_runs:,} runs ({len(seeds):,} seeds x "
+                         f"{len(algorithms)} algorithms) is more than the {MAX_RUNS:,} runs "
+                         f"one study may have (benchbench.runner.MAX_RUNS): split it into "
+                         f"several studies")
     seeds = [check_seed(s) for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct")
@@ -289,6 +344,7 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
         out: study folder.
         algorithms: label -> ``{"algorithm": registered name or import path (default: the
             label), **params}``.
+        seeds: at most :data:`MAX_RUNS` runs (seeds x algorithms) in all.
         report: the benchmark whose values are reported for incumbents (default: ``bench``).
         protocol: a preset of :data:`SEARCH_PROTOCOLS`; the explicit settings
             (``noise``, ``fidelity``, ``report_fidelity``, ``cost``, ``repeats``,
@@ -299,70 +355,142 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
         progress: show a progress bar (tqdm) on stderr.
         command: the command line that started the study (recorded in ``study.json``).
 
+    Everything is validated before anything is written: a bad setting leaves ``out`` absent
+    or unchanged.  One process at a time writes a study folder: a second ``run_study`` on a
+    folder in use is refused at once (it does not wait), whatever its settings.
+
+    **Interrupts** (called from the main thread): the first ``SIGINT`` (Ctrl-C) or
+    ``SIGTERM`` stops handing out runs and lets the running ones finish; a second one stops
+    at once (worker processes are killed; their runs keep the manifest status ``running``).
+    Either way ``run_study`` then raises :class:`StudyInterrupted` (a ``KeyboardInterrupt``)
+    whose ``result`` says what was done; calling ``run_study`` again with the same arguments
+    resumes (runs done are skipped, the others run).  The previous signal handlers are
+    restored when it returns.
+
+    A worker process that dies while running a run (killed, out of memory) does not stop the
+    study: the run is listed in ``result.lost`` and stays not done (the next call runs it).
+
     Scripts that use ``workers > 1`` need an ``if __name__ == "__main__":`` guard (the pool
     starts its processes with ``forkserver``).
 
     Raises:
         StoreError: the folder holds another study, another writer holds it, or it was
             written by benchbench 0.1.
+        StudyInterrupted: interrupted by ``SIGINT`` / ``SIGTERM`` (see above).
+        WorkerError: worker processes could not start.
     """
     t0 = time.perf_counter()
     out = Path(out)
     store = StudyStore(out)
-    st = search_settings(protocol, noise=noise, fidelity=fidelity,
-                         report_fidelity=report_fidelity, cost=cost, repeats=repeats,
-                         budget_crossing=budget_crossing,
-                         allow_test_objective=allow_test_objective, max_seconds=max_seconds)
-    configs = plan_study(bench, dataset=dataset, algorithms=algorithms, seeds=seeds,
-                         max_evals=max_evals, objective=objective, test_metric=test_metric,
-                         transfer=transfer, report=report, settings=st)
-    c0 = configs[0]
-    run_executor = get_executor(executor, workers)  # validates before anything is written
-    bench_info = _bench_info(bench)
-    study = {
-        "benchmark": bench_info, "dataset": dataset, "objective": objective,
-        "test_metric": test_metric, "fidelity": c0.fidelity, "noise": c0.noise,
-        "budget": {"max_evals": c0.max_evals, "max_seconds": c0.max_seconds},
-        "transfer": list(transfer),
-        "search": {"protocol": c0.protocol, "cost": c0.cost, "repeats": c0.repeats,
-                   "budget_crossing": c0.budget_crossing,
-                   "allow_test_objective": c0.allow_test_objective,
-                   "report_benchmark": None if report is None else _bench_info(report),
-                   "report_fidelity": c0.report_fidelity or c0.fidelity},
-    }
-    with store.lock(command or "run_study"):
-        _write_study(store, study, algorithms, seeds, command, report or bench)
-        todo = [c for c in configs if store.run_status(c.label, c.seed, c.config_hash())
-                != "done"]
-        result = StudyResult(out=out, skipped=len(configs) - len(todo))
-        bar = None
-        if progress and todo:
-            from tqdm import tqdm
+    guard = InterruptGuard()
+    result = StudyResult(out=out)
+    try:
+        with guard:
+            run_executor = get_executor(executor, workers)  # validates before anything is written
+            st = search_settings(protocol, noise=noise, fidelity=fidelity,
+                                 report_fidelity=report_fidelity, cost=cost, repeats=repeats,
+                                 budget_crossing=budget_crossing,
+                                 allow_test_objective=allow_test_objective,
+                                 max_seconds=max_seconds)
+            configs = plan_study(bench, dataset=dataset, algorithms=algorithms, seeds=seeds,
+                                 max_evals=max_evals, objective=objective,
+                                 test_metric=test_metric, transfer=transfer, report=report,
+                                 settings=st)
+            c0 = configs[0]
+            bench_info = _bench_info(bench)
+            study = {
+                "benchmark": bench_info, "dataset": dataset, "objective": objective,
+                "test_metric": test_metric, "fidelity": c0.fidelity, "noise": c0.noise,
+                "budget": {"max_evals": c0.max_evals, "max_seconds": c0.max_seconds},
+                "transfer": list(transfer),
+                "search": {"protocol": c0.protocol, "cost": c0.cost, "repeats": c0.repeats,
+                           "budget_crossing": c0.budget_crossing,
+                           "allow_test_objective": c0.allow_test_objective,
+                           "report_benchmark": None if report is None else _bench_info(report),
+                           "report_fidelity": c0.report_fidelity or c0.fidelity},
+            }
+            facts = _study_facts(study, report or bench)
+            result.not_done = len(configs)
+            _refuse_v1(store)
+            if guard.stop.is_set():
+                raise KeyboardInterrupt
+            with store.lock(command or "run_study"):
+                doc = _merged_spec(store, study, facts, algorithms, seeds, command)
+                todo = [c for c in configs
+                        if store.run_status(c.label, c.seed, c.config_hash()) != "done"]
+                result.skipped = len(configs) - len(todo)
+                result.not_done = len(todo)
+                _sweep_temp(store, todo)
+                store.write_spec(doc)
+                try:
+                    _run_all(run_executor, RunTarget(bench, report), todo, store, bench_info,
+                             guard, result, progress, f"{bench.name}/{dataset}", on_progress)
+                finally:
+                    _sweep_temp(store, todo)  # what killed workers left
+                    result.wall_s = time.perf_counter() - t0
+                    spec = store.read_spec(raw=True)
+                    spec["wall_s_total"] = float(spec.get("wall_s_total", 0.0)) + result.wall_s
+                    store.write_spec(spec)
+            if guard.stop.is_set():
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        result.interrupted = _describe_signals(guard.signals)
+        if math.isnan(result.wall_s):
+            result.wall_s = time.perf_counter() - t0
+        raise StudyInterrupted(result) from None
+    return result
 
-            bar = tqdm(total=len(todo), unit="run", desc=f"{bench.name}/{dataset}",
-                       smoothing=0.1)
-        done = 0
-        try:
-            target = RunTarget(bench, report)
-            for cfg, status, error in run_executor.map_runs(target, todo, out, bench_info):
-                done += 1
+
+def _describe_signals(signals: Sequence[str]) -> str:
+    """``"SIGINT"``, ``"SIGINT twice"``, ``"SIGTERM, then SIGINT"``; ``"KeyboardInterrupt"``
+    when no handler saw a signal (called outside the main thread)."""
+    if not signals:
+        return "KeyboardInterrupt"
+    if len(signals) == 1:
+        return signals[0]
+    if len(set(signals)) == 1:
+        return f"{signals[0]} {'twice' if len(signals) == 2 else f'{len(signals)} times'}"
+    return ", then ".join(signals)
+
+
+def _run_all(run_executor: Executor, target: RunTarget, todo: list[RunConfig],
+             store: StudyStore, bench_info: dict[str, Any], guard: InterruptGuard,
+             result: StudyResult, progress: bool, desc: str,
+             on_progress: Callable[[int, int], None] | None) -> None:
+    """Map ``todo`` through the executor, counting into ``result``; a second interrupt
+    (``KeyboardInterrupt``) closes the executor's iterator, which kills its workers."""
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="run", desc=desc, smoothing=0.1)
+    ended = 0
+    told = False
+    try:
+        runs = run_executor.map_runs(target, todo, store.path, bench_info, stop=guard.stop)
+        with contextlib.closing(runs):
+            for cfg, status, error in runs:
+                ended += 1
                 if status == "done":
                     result.done += 1
+                    result.not_done -= 1
+                elif status == LOST:
+                    result.lost.append((cfg.run_id, error or "its worker process died"))
                 else:
                     result.failed += 1
+                    result.not_done -= 1
                     result.failures.append((cfg.run_id, error or "unknown error"))
                 if bar is not None:
                     bar.update(1)
+                    if guard.stop.is_set() and not told:
+                        told = True
+                        bar.set_postfix_str("interrupted: finishing the running runs "
+                                            "(interrupt again to stop now)")
                 if on_progress is not None:
-                    on_progress(done, len(todo))
-        finally:
-            if bar is not None:
-                bar.close()
-        result.wall_s = time.perf_counter() - t0
-        spec = store.read_spec(raw=True)
-        spec["wall_s_total"] = float(spec.get("wall_s_total", 0.0)) + result.wall_s
-        store.write_spec(spec)
-    return result
+                    on_progress(ended, len(todo))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _bench_info(bench: Benchmark) -> dict[str, Any]:
@@ -372,26 +500,52 @@ def _bench_info(bench: Benchmark) -> dict[str, Any]:
             "capabilities": bench.capabilities.to_dict()}
 
 
-def _write_study(store: StudyStore, study: dict[str, Any],
-                 algorithms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
-                 command: str | None, bench: Benchmark) -> None:
-    """Write (or extend) ``study.json``; ``study`` holds the keys that must not change.
-    ``bench`` is the benchmark reported on (its optimum and metrics are recorded)."""
-    out = store.path
+#: Temporary files of :func:`benchbench.store.atomic_write`: ``.NAME.PID.HEX8.tmp``.
+_TEMP_FILE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    return True
+
+
+def _sweep_temp(store: StudyStore, configs: Sequence[RunConfig]) -> int:
+    """Delete the temporary files that killed writers left in the study folder and in the
+    folders of ``configs`` (runs not done: a done run's files were all renamed into place);
+    a file whose writer still runs is kept.  Call with the folder's lock held.  Returns the
+    number deleted."""
+    n = 0
+    folders = [store.path, *(store.run_path(c.label, c.seed) for c in configs)]
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            m = _TEMP_FILE.match(name)
+            if m and not _pid_alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(folder / name)
+                    n += 1
+    return n
+
+
+def _refuse_v1(store: StudyStore) -> None:
+    """Refuse a folder written by benchbench 0.1 before touching it (not even its lock)."""
+    if store.exists() and "schema" not in store.read_spec(raw=True):
+        raise StoreError(f"{store.path} was written by benchbench 0.1 (study schema 1): it "
+                         f"loads for reports, but new runs go in a new folder (--out)")
+
+
+def _study_facts(study: dict[str, Any], bench: Benchmark) -> dict[str, Any]:
+    """The metrics and optimum recorded in ``study.json``, computed before the folder is
+    touched; ``bench`` is the benchmark reported on."""
     dataset, fid = study["dataset"], study["search"]["report_fidelity"]
-    old: dict[str, Any] = {}
-    if store.exists():
-        old = store.read_spec(raw=True)
-        if "schema" not in old:
-            raise StoreError(f"{out} was written by benchbench 0.1 (study schema 1): it loads "
-                             f"for reports, but new runs go in a new folder (--out)")
-        diff = [k for k in _STUDY_KEYS if json.dumps(old.get(k), sort_keys=True)
-                != json.dumps(study[k], sort_keys=True)]
-        if diff:
-            raise BenchmarkError(
-                f"{out} holds a study with a different {', '.join(diff)} "
-                f"({'; '.join(f'{k}: {old.get(k)!r} vs {study[k]!r}' for k in diff)}); "
-                f"its runs are not comparable with these: use another output folder")
     optimum: dict[str, Any] = {}
     for key in ("objective", "test_metric"):
         metric = study[key]
@@ -406,6 +560,34 @@ def _write_study(store: StudyStore, study: dict[str, Any],
             optimum[key] = {"metric": metric, "value": o.value, "arch_id": o.arch_id}
         except MissingDataError as e:
             optimum[key] = {"metric": metric, "value": None, "error": str(e)}
+    return {"metrics": [m.to_dict() for m in bench.metrics(dataset)], "optimum": optimum}
+
+
+def _merged_spec(store: StudyStore, study: dict[str, Any], facts: dict[str, Any],
+                 algorithms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
+                 command: str | None) -> dict[str, Any]:
+    """The new ``study.json`` (the existing one extended); ``study`` holds the keys that
+    must not change.  Checks only, writes nothing.
+
+    Raises:
+        StoreError: a benchbench 0.1 folder.
+        BenchmarkError: the folder holds a study with other fixed settings, or an algorithm
+            label run with other parameters.
+    """
+    out = store.path
+    old: dict[str, Any] = {}
+    if store.exists():
+        old = store.read_spec(raw=True)
+        if "schema" not in old:
+            raise StoreError(f"{out} was written by benchbench 0.1 (study schema 1): it loads "
+                             f"for reports, but new runs go in a new folder (--out)")
+        diff = [k for k in _STUDY_KEYS if json.dumps(old.get(k), sort_keys=True)
+                != json.dumps(study[k], sort_keys=True)]
+        if diff:
+            raise BenchmarkError(
+                f"{out} holds a study with a different {', '.join(diff)} "
+                f"({'; '.join(f'{k}: {old.get(k)!r} vs {study[k]!r}' for k in diff)}); "
+                f"its runs are not comparable with these: use another output folder")
     algos = dict(old.get("algorithms", {}))
     for label, spec in algorithms.items():
         spec = dict(spec)
@@ -416,9 +598,8 @@ def _write_study(store: StudyStore, study: dict[str, Any],
     commands = list(old.get("commands", []))
     if command:
         commands.append(command)
-    doc = {**study, "metrics": [m.to_dict() for m in bench.metrics(dataset)], "algorithms": algos,
-           "seeds": sorted(set(old.get("seeds", [])) | {int(s) for s in seeds}),
-           "commands": commands, "command": command or old.get("command"),
-           "created": old.get("created", now()), "updated": now(), "versions": versions(),
-           "optimum": optimum, "wall_s_total": old.get("wall_s_total", 0.0)}
-    store.write_spec(doc)
+    return {**study, "metrics": facts["metrics"], "algorithms": algos,
+            "seeds": sorted(set(old.get("seeds", [])) | {int(s) for s in seeds}),
+            "commands": commands, "command": command or old.get("command"),
+            "created": old.get("created", now()), "updated": now(), "versions": versions(),
+            "optimum": facts["optimum"], "wall_s_total": old.get("wall_s_total", 0.0)}

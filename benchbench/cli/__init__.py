@@ -17,7 +17,9 @@ for real) or an import path ``package.module:Factory``; its options come from
 ``--benchmark-option KEY=VALUE`` (repeatable, values parsed as JSON where they parse).
 ``--data-root DIR`` (default: ``$BENCHBENCH_DATA`` or ``~/.cache/benchbench``) goes before or
 after the sub-command.  Errors print one line naming the bad value and what is allowed, and
-exit with status 2.
+exit with status 2; Ctrl-C prints one line and exits with status 130 (``run``: the first
+Ctrl-C or SIGTERM lets running runs finish, a second stops at once; the line says how to
+resume).
 
 One module per command group (:mod:`~benchbench.cli.data`, :mod:`~benchbench.cli.query`,
 :mod:`~benchbench.cli.run`, :mod:`~benchbench.cli.report`, :mod:`~benchbench.cli.validate`,
@@ -67,12 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``benchbench ARGV`` (default: ``sys.argv[1:]``); returns the exit status (0 ok,
-    1 some study runs failed, 2 an error, printed as one line on stderr)."""
-    args = [*(sys.argv[1:] if argv is None else argv)]
-    a = build_parser().parse_args(args)
-    a.cli_argv = args
-    if not hasattr(a, "progress"):
-        a.progress = False
-    elif a.progress:
-        a.progress = sys.stderr.isatty()
+    1 some study runs failed or were not done, 2 an error, printed as one line on stderr,
+    130 interrupted by Ctrl-C / SIGTERM, with one line saying how to resume)."""
+    try:
+        args = [*(sys.argv[1:] if argv is None else argv)]
+        a = build_parser().parse_args(args)
+        a.cli_argv = args
+        if not hasattr(a, "progress"):
+            a.progress = False
+        elif a.progress:
+            a.progress = sys.stderr.isatty()
+    except KeyboardInterrupt:
+        print("benchbench: interrupted", file=sys.stderr)
+        return _common.EXIT_INTERRUPTED
     return _common.run_handler(a)

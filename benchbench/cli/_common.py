@@ -21,6 +21,8 @@ from typing import Any
 
 __all__ = [
     "ERRORS",
+    "EXIT_INTERRUPTED",
+    "MAX_SEEDS",
     "Handler",
     "add_benchmark_option",
     "add_no_progress",
@@ -28,6 +30,7 @@ __all__ = [
     "command_string",
     "data_root",
     "global_options",
+    "one_line",
     "open_benchmark",
     "parse_options",
     "parse_params",
@@ -45,39 +48,75 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_seeds(text: str) -> list[int]:
-    """``"0-499"``, ``"1,2,10-12"`` or ``"7"`` -> a list of distinct ints >= 0.
+#: The most seeds one ``--seeds`` list may name (a run count is checked against
+#: :data:`benchbench.runner.MAX_RUNS` too).
+MAX_SEEDS = 1_000_000
+
+_SEED_PART = re.compile(r"^\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$")
+
+
+def _show(text: str, limit: int = 60) -> str:
+    """``repr(text)``, shortened: an error message stays one short line."""
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit - 4] + "...'"
+
+
+def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:
+    """``"0-499"``, ``"1,2,10-12"`` or ``"7"`` -> a list of distinct seeds, in the order given.
+
+    Items are comma-separated ASCII integers or inclusive ranges ``LO-HI``; every seed must
+    pass :func:`benchbench.store.check_seed` (``0 .. 2**63 - 1``), and at most
+    ``max_count`` seeds may be named (checked before the list is built).
 
     Raises:
-        ValueError: a malformed list, a negative seed or a seed given twice.
+        ValueError: a malformed list, a seed out of range, a descending range, a seed given
+            twice or too many seeds (one line naming the list).
     """
-    out: list[int] = []
+    from benchbench.store import StoreError, check_seed
+
+    bad = f"bad seed list {_show(text)}"
+    if not isinstance(text, str):
+        raise ValueError(f"{bad}: expected a string like '0-499'")
+    spans: list[tuple[int, int]] = []
+    total = 0
     for part in text.split(","):
-        part = part.strip()
+        m = _SEED_PART.match(part)
+        if m is None:
+            raise ValueError(f"{bad}: {_show(part.strip())} is not a seed or a range; use "
+                             f"e.g. '0-499', '1,2,5-9' or '7' (ints >= 0, ranges inclusive)")
+        ends = (m.group(1), m.group(2) or m.group(1))
+        long = next((e for e in ends if len(e.lstrip("0")) > 19), None)
+        if long is not None:  # beyond 2**63 - 1, and too long for int() to be cheap
+            raise ValueError(f"{bad}: seed {_show(long, 30)} is out of range; seeds are ints "
+                             f"in 0..{2**63 - 1}")
         try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                out.extend(range(lo, hi + 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise ValueError(f"bad seed list {text!r}: use e.g. '0-499', '1,2,5-9' or '7' "
-                             f"(ints >= 0, ranges inclusive)") from None
-    if any(s < 0 for s in out):
-        raise ValueError(f"bad seed list {text!r}: seeds must be >= 0")
+            lo, hi = (check_seed(int(e.lstrip("0") or "0")) for e in ends)
+        except StoreError as e:
+            raise ValueError(f"{bad}: {e}") from None
+        if hi < lo:
+            raise ValueError(f"{bad}: range {lo}-{hi} goes down; write it {hi}-{lo}")
+        total += hi - lo + 1
+        if total > max_count:
+            raise ValueError(f"{bad}: more than {max_count:,} seeds; a list may name at most "
+                             f"{max_count:,}")
+        spans.append((lo, hi))
+    out = [s for lo, hi in spans for s in range(lo, hi + 1)]
     if len(set(out)) != len(out):
-        raise ValueError(f"bad seed list {text!r}: a seed appears twice")
+        seen: set[int] = set()
+        for s in out:
+            if s in seen:
+                raise ValueError(f"{bad}: seed {s} appears twice")
+            seen.add(s)
     return out
 
 
 def parse_value(text: str) -> Any:
     """A command-line value: JSON where it parses (``20``, ``0.5``, ``true``, ``[0, 1]``,
-    ``null``), else the string itself."""
+    ``null``), else the string itself (also for JSON nested too deeply or with a number too
+    long to convert)."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return text
 
 
@@ -213,16 +252,27 @@ def progress_bar(enabled: bool, total: int | None, desc: str, unit: str = "run")
 
 
 #: Errors that a command reports as one line (exit status 2) instead of a traceback.
-#: ``benchbench.store.StoreError`` and ``benchbench.registry.RegistryError`` are ValueErrors.
+#: ``benchbench.store.StoreError`` and ``benchbench.registry.RegistryError`` are ValueErrors;
+#: ``benchbench.executors.WorkerError`` (worker processes that cannot start) is a
+#: ChildProcessError.
 ERRORS: tuple[type[BaseException], ...] = (
     ValueError, KeyError, LookupError, FileNotFoundError, FileExistsError, ImportError,
-    TypeError, PermissionError, IsADirectoryError, NotADirectoryError)
+    TypeError, PermissionError, IsADirectoryError, NotADirectoryError, ChildProcessError)
+
+#: Exit status of a command stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report).
+EXIT_INTERRUPTED = 130
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space."""
+    return " ".join(text.split())
 
 
 def run_handler(a: argparse.Namespace) -> int:
     """Run the command's handler (``a.func``); an error of :data:`ERRORS` prints
     ``benchbench: error: ...`` on stderr and gives exit status 2 (a closed stdout pipe: 1,
-    silently)."""
+    silently); Ctrl-C prints ``benchbench: interrupted`` and gives
+    :data:`EXIT_INTERRUPTED`."""
     try:
         return int(a.func(a) or 0)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
@@ -231,6 +281,8 @@ def run_handler(a: argparse.Namespace) -> int:
         return 1
     except ERRORS as e:
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        msg = " ".join(msg.split()) or type(e).__name__
-        print(f"benchbench: error: {msg}", file=sys.stderr)
+        print(f"benchbench: error: {one_line(msg) or type(e).__name__}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("benchbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -9,27 +9,40 @@ Examples::
     benchbench run --benchmark nb201 --dataset cifar10-valid \\
         --algorithms re,re20=re,mine=mypkg.search:MyOptimizer --param re20.population_size=20 \\
         --seeds 0-9 --max-evals 100 --out study/
+
+Everything is checked before anything is written (a bad value leaves ``--out`` absent or
+unchanged).  A study folder has one writer: a second ``run`` on a folder in use is refused
+(naming the PID and command of the one holding it), whatever its settings.  The first
+Ctrl-C or SIGTERM stops handing out runs and lets the running ones finish, a second one
+stops at once; ``run`` then prints one line with the command that resumes the study and
+exits with status 130.  Killed outright, ``run`` takes its worker processes with it; running
+the same command again resumes (runs done are skipped, unfinished ones run again).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from benchbench.cli._common import (
+    EXIT_INTERRUPTED,
     add_benchmark_option,
     add_no_progress,
     command_string,
+    one_line,
     open_benchmark,
     parse_params,
     parse_seeds,
     split_items,
 )
 
-__all__ = ["algorithm_specs", "cmd_run", "parse_algorithms", "register"]
+__all__ = ["algorithm_specs", "check_run_args", "cmd_run", "parse_algorithms", "register"]
 
 
 def _default_label(path: str, obj: Any) -> str:
@@ -102,36 +115,106 @@ def algorithm_specs(algorithms: dict[str, str], params: dict[str, dict[str, Any]
     return out
 
 
-def cmd_run(a: argparse.Namespace) -> int:
-    """Handler of ``run``; exit status 1 if a run failed."""
-    from benchbench.runner import run_study
+def check_run_args(a: argparse.Namespace) -> None:
+    """The checks of ``run``'s own arguments that need nothing loaded (run first, so that a
+    bad value fails at once and writes nothing).
 
+    Raises:
+        ValueError: ``--workers`` < 1, an empty ``--out``, a budget that is not positive.
+    """
+    if a.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {a.workers}")
+    if not a.out.strip():
+        raise ValueError("--out is empty; give the study folder, e.g. --out study/")
+    if a.max_evals is not None and a.max_evals < 1:
+        raise ValueError(f"--max-evals must be >= 1, got {a.max_evals}")
+    if a.max_seconds is not None and not (a.max_seconds > 0 and math.isfinite(a.max_seconds)):
+        raise ValueError(f"--max-seconds must be a finite number > 0, got {a.max_seconds}")
+    for flag, value in (("--epoch", a.epoch), ("--report-fidelity", a.report_fidelity)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    """Handler of ``run``; exit status 1 if a run failed or its worker process died, 130
+    if interrupted (one line on stderr says how to resume).
+
+    Before the study starts, ``SIGINT`` and ``SIGTERM`` end the command at once (nothing is
+    written); during it the runner handles them (see :func:`benchbench.runner.run_study`);
+    once the study has stopped on one, further ones are ignored while the command exits, so
+    that it prints one line, not two.
+    """
+    from benchbench._procs import interrupts_received
+
+    seen = interrupts_received()
+
+    def late(signum: int, frame: Any) -> None:
+        if interrupts_received() == seen:
+            raise KeyboardInterrupt
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        for s in old:
+            signal.signal(s, late)
+    try:
+        return _run(a)
+    finally:
+        if main_thread:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+
+def _run(a: argparse.Namespace) -> int:
+    from benchbench.runner import MAX_RUNS, StudyInterrupted, run_study
+
+    check_run_args(a)
+    seeds = parse_seeds(a.seeds)
     algorithms = parse_algorithms(a.algorithms)
+    if len(seeds) * len(algorithms) > MAX_RUNS:
+        raise ValueError(f"--seeds {a.seeds!r} x --algorithms {a.algorithms!r} make "
+                         f"{len(seeds) * len(algorithms):,} runs; a study may have at most "
+                         f"{MAX_RUNS:,} (benchbench.runner.MAX_RUNS): split it into several "
+                         f"studies")
     params = parse_params(a.param or [], list(algorithms))
     specs = algorithm_specs(algorithms, params)
-    seeds = parse_seeds(a.seeds)
     transfer = split_items([a.transfer] if a.transfer else None) or []
     if a.report_benchmark_option and not a.report_benchmark:
         raise ValueError("--report-benchmark-option needs --report-benchmark")
-    with contextlib.ExitStack() as stack:
-        b = stack.enter_context(open_benchmark(a, a.benchmark))
-        report = (stack.enter_context(open_benchmark(a, a.report_benchmark,
-                                                     "report_benchmark_option"))
-                  if a.report_benchmark else None)
-        res = run_study(b, a.out, dataset=a.dataset, algorithms=specs, seeds=seeds,
-                        max_evals=a.max_evals, max_seconds=a.max_seconds, fidelity=a.epoch,
-                        objective=a.objective, test_metric=a.test_metric or None,
-                        noise=a.noise, transfer=transfer, report=report,
-                        protocol=a.search_protocol, report_fidelity=a.report_fidelity,
-                        cost=a.cost, repeats=a.repeats, budget_crossing=a.budget_crossing,
-                        allow_test_objective=True if a.allow_test_objective else None,
-                        workers=a.workers, executor=a.executor, progress=a.progress,
-                        command=command_string(a))
-    print(f"{res.done} runs done, {res.skipped} already done (skipped), {res.failed} failed "
-          f"in {res.wall_s:.1f} s -> {res.out}")
+    command = command_string(a)
+    try:
+        with contextlib.ExitStack() as stack:
+            b = stack.enter_context(open_benchmark(a, a.benchmark))
+            report = (stack.enter_context(open_benchmark(a, a.report_benchmark,
+                                                         "report_benchmark_option"))
+                      if a.report_benchmark else None)
+            res = run_study(b, a.out, dataset=a.dataset, algorithms=specs, seeds=seeds,
+                            max_evals=a.max_evals, max_seconds=a.max_seconds,
+                            fidelity=a.epoch, objective=a.objective,
+                            test_metric=a.test_metric or None, noise=a.noise,
+                            transfer=transfer, report=report, protocol=a.search_protocol,
+                            report_fidelity=a.report_fidelity, cost=a.cost,
+                            repeats=a.repeats, budget_crossing=a.budget_crossing,
+                            allow_test_objective=True if a.allow_test_objective else None,
+                            workers=a.workers, executor=a.executor, progress=a.progress,
+                            command=command)
+    except StudyInterrupted as e:
+        r = e.result
+        print(f"benchbench: interrupted by {r.interrupted}: {r.done} runs done now, "
+              f"{r.skipped} before, {r.not_done} not done; resume with: {one_line(command)}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    lost = f", {len(res.lost)} lost (worker process died)" if res.lost else ""
+    print(f"{res.done} runs done, {res.skipped} already done (skipped), {res.failed} failed"
+          f"{lost} in {res.wall_s:.1f} s -> {res.out}")
     for run_id, err in res.failures[:10]:
-        print(f"  failed {run_id}: {err}", file=sys.stderr)
-    return 1 if res.failed else 0
+        print(f"  failed {run_id}: {one_line(err)}", file=sys.stderr)
+    if res.lost:
+        shown = "; ".join(one_line(err) for _, err in res.lost[:5])
+        more = f"; and {len(res.lost) - 5} more" if len(res.lost) > 5 else ""
+        print(f"benchbench: error: {shown}{more}; not done: resume with: "
+              f"{one_line(command)}", file=sys.stderr)
+    return 1 if res.failed or res.lost else 0
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
