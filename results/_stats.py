@@ -5,7 +5,8 @@ Every function takes plain numpy arrays.  ``maximize`` says which direction is b
 test, and never replaced by a number.  Randomness (bootstrap) only through a Generator handed in.
 
 Tests use scipy: Wilcoxon signed-rank (paired over shared seeds; scipy's default ``"wilcox"``
-zero handling: zero differences are dropped; two-sided), Mann-Whitney U (unpaired, two-sided),
+zero handling: zero differences are dropped, and the reported ``n`` is the number of pairs left;
+two-sided), Mann-Whitney U (unpaired, two-sided),
 Friedman chi-square; Holm's step-down correction and the Nemenyi critical difference are
 computed here (the latter from scipy's studentized range distribution).
 """
@@ -160,20 +161,23 @@ def summarize(x: np.ndarray, rng: np.random.Generator, *, n_boot: int = 2000,
 
 def wilcoxon_paired(a: np.ndarray, b: np.ndarray) -> TestResult:
     """Two-sided Wilcoxon signed-rank test of ``a - b`` over paired observations (same seed).
-    Pairs with a NaN are dropped; zero differences are dropped (scipy's ``"wilcox"``); if every
-    difference is zero the samples are identical: statistic 0, p = 1."""
+    Pairs with a NaN are dropped; zero differences are dropped (scipy's default
+    ``zero_method="wilcox"``), and ``n`` counts the pairs the test used: those with a non-zero
+    difference.  If every difference is zero the samples are identical: statistic 0, p = 1,
+    ``n = 0``."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples must have the same shape, got {a.shape} and {b.shape}")
     d = a - b
     d = d[~np.isnan(d)]
+    n = int(np.count_nonzero(d))  # the pairs the test uses: zero differences are dropped
     if d.size == 0:
         return TestResult(math.nan, math.nan, 0, "wilcoxon")
-    if not np.any(d != 0):
-        return TestResult(0.0, 1.0, int(d.size), "wilcoxon")
-    r = _st.wilcoxon(d)
-    return TestResult(float(r.statistic), float(r.pvalue), int(d.size), "wilcoxon")
+    if n == 0:
+        return TestResult(0.0, 1.0, 0, "wilcoxon")
+    r = _st.wilcoxon(d)  # zero_method="wilcox": scipy drops the zeros itself
+    return TestResult(float(r.statistic), float(r.pvalue), n, "wilcoxon")
 
 
 def mann_whitney(a: np.ndarray, b: np.ndarray) -> TestResult:
@@ -216,10 +220,20 @@ def probability_of_improvement(a: np.ndarray, b: np.ndarray, *, maximize: bool =
 
 def probability_of_improvement_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, *,
                                   maximize: bool = True, n_boot: int = 1000,
-                                  level: float = 0.95) -> tuple[float, float]:
-    """Percentile-bootstrap CI of :func:`probability_of_improvement` (each sample resampled on
-    its own)."""
+                                  level: float = 0.95,
+                                  paired: bool = False) -> tuple[float, float]:
+    """Percentile-bootstrap CI of :func:`probability_of_improvement`.
+
+    ``paired=False``: each sample is resampled on its own (independent runs).
+    ``paired=True``: ``a[i]`` and ``b[i]`` are runs of the same seed (common random numbers:
+    the same noise streams), so seeds are resampled jointly: each resample draws ``n`` seed
+    indices ``rng.integers(0, n, (n_boot, n))`` and takes the pairs ``(a[j], b[j])``; within a
+    resample NaNs are left out of each sample as in the point estimate."""
     _check_boot(n_boot, level)
+    if paired:
+        return _poi_ci_paired(np.asarray(a, dtype=float).ravel(),
+                              np.asarray(b, dtype=float).ravel(), rng, maximize=maximize,
+                              n_boot=n_boot, level=level)
     a, b = _clean(a), _clean(b)
     if a.size == 0 or b.size == 0:
         return math.nan, math.nan
@@ -242,6 +256,42 @@ def probability_of_improvement_ci(a: np.ndarray, b: np.ndarray, rng: np.random.G
     return float(lo), float(hi)
 
 
+def _poi_ci_paired(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, *, maximize: bool,
+                   n_boot: int, level: float) -> tuple[float, float]:
+    """:func:`probability_of_improvement_ci` with seeds resampled jointly (vectorised)."""
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples must have the same shape, got {a.shape} and "
+                         f"{b.shape}")
+    n = a.size
+    ok_a, ok_b = ~np.isnan(a), ~np.isnan(b)
+    if not ok_a.any() or not ok_b.any():
+        return math.nan, math.nan
+    if not maximize:
+        a, b = -a, -b
+    support = np.unique(np.concatenate([a[ok_a], b[ok_b]]))
+    m = support.size
+    idx = rng.integers(0, n, (n_boot, n))
+    offset = (np.arange(n_boot) * (m + 1))[:, None]
+    counts = []
+    for x, ok in ((a, ok_a), (b, ok_b)):
+        pos = np.where(ok, np.searchsorted(support, np.where(ok, x, support[0])), m)
+        flat = pos[idx] + offset  # bin m: a NaN, left out
+        c = np.bincount(flat.ravel(), minlength=n_boot * (m + 1)).reshape(n_boot, m + 1)
+        counts.append(c[:, :m])
+    ca, cb = counts
+    below = np.cumsum(cb, axis=1) - cb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = (ca * (below + 0.5 * cb)).sum(axis=1) / (ca.sum(axis=1) * cb.sum(axis=1))
+    alpha = (1 - level) / 2
+    if np.isnan(theta).any():  # resamples holding only NaNs on one side
+        if np.isnan(theta).all():
+            return math.nan, math.nan
+        lo, hi = np.nanpercentile(theta, [100 * alpha, 100 * (1 - alpha)])
+    else:
+        lo, hi = np.percentile(theta, [100 * alpha, 100 * (1 - alpha)])
+    return float(lo), float(hi)
+
+
 def rank_matrix(values: np.ndarray, *, maximize: bool = True, axis: int = -1) -> np.ndarray:
     """Ranks (1 = best, ties get the average rank) of ``values`` along ``axis`` (the methods
     axis).  NaN counts as worse than every number."""
@@ -260,8 +310,9 @@ def average_ranks(values: np.ndarray, *, maximize: bool = True) -> np.ndarray:
 
 
 def friedman(values: np.ndarray) -> TestResult:
-    """Friedman chi-square test over ``values`` ``(blocks, k)`` (k >= 3 methods, blocks = seeds
-    or (dataset, seed) pairs); NaN result when it cannot be run."""
+    """Friedman chi-square test over ``values`` ``(blocks, k)`` (k >= 3 methods; blocks = the
+    seeds of one study, or across studies one block per study holding each method's mean over
+    seeds, as in Demšar 2006); NaN result when it cannot be run."""
     v = np.asarray(values, dtype=float)
     if v.ndim != 2:
         raise ValueError(f"values must be (blocks, methods), got shape {v.shape}")

@@ -52,6 +52,43 @@ def test_wilcoxon_drops_nan_pairs_and_identical_samples_give_p1() -> None:
         wilcoxon_paired(np.ones(3), np.ones(4))
 
 
+def test_wilcoxon_n_counts_the_pairs_scipy_uses() -> None:
+    # zero differences (two methods that found the same cell under common random numbers)
+    # are dropped by scipy's default zero_method="wilcox": n is what is left
+    a = np.array([91.0, 90.5, 92.0, 91.0, 90.0, 93.0, 91.5, 90.25, 92.5])
+    b = np.array([91.0, 90.0, 92.0, 90.0, 90.0, 91.0, 91.5, 91.25, 91.0])
+    d = a - b
+    r = wilcoxon_paired(a, b)
+    ref = stats.wilcoxon(d)
+    assert r.n == int(np.count_nonzero(d)) == 5
+    assert (r.statistic, r.pvalue) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
+    # the same as testing the non-zero differences alone
+    assert r.pvalue == pytest.approx(stats.wilcoxon(d[d != 0]).pvalue)
+    assert wilcoxon_paired(a, a).n == 0
+
+
+def test_probability_of_improvement_ci_paired_resamples_seeds_jointly() -> None:
+    # runs of one seed share their noise streams: the paired interval resamples seeds, each
+    # with its pair of runs (reference: the same draws applied by hand)
+    rng = np.random.default_rng(11)
+    seed_effect = rng.normal(0, 1.0, 30)
+    a = np.round(91 + seed_effect + rng.normal(0.1, 0.2, 30), 2)
+    b = np.round(91 + seed_effect + rng.normal(0.0, 0.2, 30), 2)
+    a[3], b[7] = np.nan, np.nan  # NaNs leave their own sample in each resample
+    for maximize in (True, False):
+        lo, hi = probability_of_improvement_ci(a, b, np.random.default_rng(4), n_boot=400,
+                                               maximize=maximize, paired=True)
+        draws = np.random.default_rng(4).integers(0, a.size, (400, a.size))
+        theta = [probability_of_improvement(a[i], b[i], maximize=maximize) for i in draws]
+        assert (lo, hi) == pytest.approx(tuple(np.percentile(theta, [2.5, 97.5])), rel=1e-12)
+    # resampling each sample on its own draws something else
+    unpaired = probability_of_improvement_ci(a, b, np.random.default_rng(4), n_boot=400)
+    assert unpaired != probability_of_improvement_ci(a, b, np.random.default_rng(4), n_boot=400,
+                                                     paired=True)
+    with pytest.raises(ValueError, match="same shape"):
+        probability_of_improvement_ci(a, b[:5], np.random.default_rng(0), paired=True)
+
+
 def test_mann_whitney_hand_computed_and_probability_of_improvement() -> None:
     a, b = np.array([1.0, 2, 3]), np.array([4.0, 5, 6])
     r = mann_whitney(a, b)
