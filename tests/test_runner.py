@@ -199,3 +199,150 @@ def test_ray_executor_matches_local(flat: TabularBenchmark, tmp_path: Path) -> N
             pd.testing.assert_frame_equal(records(tmp_path / "local", label, s),
                                           records(tmp_path / "ray", label, s))
             assert manifest(tmp_path / "ray", label, s)["status"] == "done"
+
+
+# ------------------------------------------------------------------ interrupts (issue 10)
+def _send(sig: int):
+    """An ``on_progress`` callback that sends ``sig`` to this process after the 3rd run."""
+    import os
+
+    def cb(done: int, total: int) -> None:
+        if done == 3:
+            os.kill(os.getpid(), sig)
+    return cb
+
+
+def test_first_interrupt_from_python_stops_after_the_running_run(flat: TabularBenchmark,
+                                                                tmp_path: Path) -> None:
+    import signal
+
+    from benchbench.runner import StudyInterrupted
+
+    kw = dict(dataset="cifar10-valid", algorithms={"rs": {}, "re": {}}, seeds=range(5),
+              max_evals=20)
+    with pytest.raises(StudyInterrupted) as e:
+        run_study(flat, tmp_path, **kw, on_progress=_send(signal.SIGINT))
+    assert isinstance(e.value, KeyboardInterrupt)
+    r = e.value.result
+    assert (r.done, r.skipped, r.not_done, r.interrupted) == (3, 0, 7, "SIGINT")
+    assert "interrupted (SIGINT): 3 runs done now" in str(e.value)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    st = [json.loads(m.read_text())["status"] for m in tmp_path.glob("runs/*/*/manifest.json")]
+    assert st == ["done"] * 3
+    res = run_study(flat, tmp_path, **kw)  # resumes
+    assert (res.done, res.skipped) == (7, 3)
+
+
+def test_sigterm_to_a_pool_study_lets_running_runs_finish(flat: TabularBenchmark,
+                                                           tmp_path: Path) -> None:
+    import signal
+
+    from benchbench.runner import StudyInterrupted
+
+    with pytest.raises(StudyInterrupted) as e:
+        run_study(flat, tmp_path, dataset="cifar10-valid", algorithms=ALGOS, seeds=range(10),
+                  max_evals=20, workers=2, on_progress=_send(signal.SIGTERM))
+    r = e.value.result
+    assert r.interrupted == "SIGTERM" and r.done >= 3 and r.done + r.not_done == 40
+    assert r.not_done > 0
+    st = [json.loads(m.read_text())["status"] for m in tmp_path.glob("runs/*/*/manifest.json")]
+    assert st == ["done"] * r.done  # none abandoned
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_second_interrupt_abandons_the_running_run_and_resume_redoes_it(
+        flat: TabularBenchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    from benchbench.runner import StudyInterrupted
+
+    kw = dict(dataset="cifar10-valid", algorithms={"re": {}}, seeds=range(4), max_evals=30)
+    run_study(flat, tmp_path / "ref", **kw)
+    out = tmp_path / "study"
+    second = out / "runs" / "re" / "seed-000001" / "manifest.json"
+    calls = []
+    query = flat.query
+
+    def interrupting(*args, **kwargs):  # Ctrl-C twice in the middle of the second run
+        if second.exists():
+            calls.append(1)
+            if len(calls) in (2, 4):
+                os.kill(os.getpid(), signal.SIGINT)
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(flat, "query", interrupting)
+    with pytest.raises(StudyInterrupted) as e:
+        run_study(flat, out, **kw)
+    monkeypatch.undo()
+    r = e.value.result
+    assert (r.done, r.not_done, r.interrupted) == (1, 3, "SIGINT twice")
+    st = {m.parent.name: json.loads(m.read_text())["status"]
+          for m in out.glob("runs/re/*/manifest.json")}
+    assert st == {"seed-000000": "done", "seed-000001": "running"}
+    assert not list(out.rglob(".*.tmp"))
+    res = run_study(flat, out, **kw)
+    assert (res.done, res.skipped) == (3, 1)
+    for s in range(4):
+        assert (out / "runs" / "re" / f"seed-{s:06d}" / "records.csv").read_bytes() == (
+            tmp_path / "ref" / "runs" / "re" / f"seed-{s:06d}" / "records.csv").read_bytes()
+
+
+def test_workers_that_cannot_start_are_one_clear_error(flat: TabularBenchmark,
+                                                       tmp_path: Path) -> None:
+    import shutil
+
+    from benchbench.executors import WorkerError
+
+    copy = tmp_path / "t.h5"
+    shutil.copy(flat.path, copy)
+    b = TabularBenchmark(copy)
+    copy.unlink()  # this process keeps it open; a worker cannot reopen it
+    with pytest.raises(WorkerError, match=r"a worker process could not start: cannot open the "
+                                          r"benchmark in a worker: .*t\.h5") as e:
+        run_study(b, tmp_path / "s", dataset="cifar10-valid", algorithms={"rs": {}},
+                  seeds=[0, 1], max_evals=5, workers=2)
+    assert "\n" not in str(e.value)
+    b.close()
+
+
+def test_studies_too_large_are_refused_before_anything_is_written(flat: TabularBenchmark,
+                                                                  tmp_path: Path) -> None:
+    from benchbench.runner import MAX_RUNS
+
+    out = tmp_path / "s"
+    with pytest.raises(ValueError, match=r"a study of 20,000,000,000 runs \(10,000,000,000 "
+                                         r"seeds x 2 algorithms\) is more than the 1,000,000"):
+        run_study(flat, out, dataset="cifar10-valid", algorithms={"rs": {}, "re": {}},
+                  seeds=range(10**10), max_evals=5)
+    with pytest.raises(ValueError, match="is more than the 1,000,000 runs"):
+        plan_study(flat, dataset="cifar10-valid", algorithms={"rs": {}}, seeds=range(MAX_RUNS + 1),
+                   max_evals=5)
+    with pytest.raises(ValueError, match="bad seed 9223372036854775808"):
+        run_study(flat, out, dataset="cifar10-valid", algorithms={"rs": {}},
+                  seeds=[0, 2**63], max_evals=5)
+    with pytest.raises(ValueError, match="workers must be an int >= 1, got 0"):
+        run_study(flat, out, dataset="cifar10-valid", algorithms={"rs": {}}, seeds=[0, 1],
+                  max_evals=5, workers=0)
+    assert not out.exists()
+
+
+def test_temporary_files_of_dead_writers_are_swept_on_resume(flat: TabularBenchmark,
+                                                             tmp_path: Path) -> None:
+    import os
+
+    kw = dict(dataset="cifar10-valid", algorithms={"rs": {}}, seeds=[0, 1], max_evals=5)
+    run_study(flat, tmp_path, **kw)
+    run = tmp_path / "runs" / "rs" / "seed-000001"
+    man = json.loads((run / "manifest.json").read_text())
+    man["status"] = "running"  # killed mid-run ...
+    (run / "manifest.json").write_text(json.dumps(man))
+    dead = 2**22 + 12345  # above any pid_max: no such process
+    for name in (f".records.csv.{dead}.0123abcd.tmp", f".manifest.json.{dead}.89abcdef.tmp"):
+        (run / name).write_text("torn")  # ... while writing
+    (tmp_path / f".study.json.{dead}.00000000.tmp").write_text("{")
+    live = run / f".records.csv.{os.getppid()}.fedcba98.tmp"  # a writer still running
+    live.write_text("partial")
+    res = run_study(flat, tmp_path, **kw)
+    assert (res.done, res.skipped) == (1, 1)
+    assert sorted(p.name for p in tmp_path.rglob(".*.tmp")) == [live.name]
