@@ -314,7 +314,7 @@ def kill_loop(work: Path, *, main_kills: int, worker_kills: int, seeds: int = 40
         a = attempt(args, out, kind, rng=rng, token=f"{os.getpid()}-{n}", root=root)
         n += 1
         rep.attempts.append(a)
-        landed = a.main_killed or a.worker_killed is not None
+        landed = a.worker_killed is not None if kind == "worker" else a.main_killed
         if log is not None:
             log(f"attempt {n}: {kind}: rc {a.rc}, main killed {a.main_killed}, worker "
                 f"killed {a.worker_killed}, {ended_runs(out)} runs ended, orphans "
