@@ -329,6 +329,7 @@ _builtin(PROXIES, {
     "snip": "algorithms.proxies.snip:SNIP",
     "grasp": "algorithms.proxies.grasp:GRASP",
     "fisher": "algorithms.proxies.fisher:FISHER",
+    "fisher_channel": "algorithms.proxies.fisher_channel:FISHER_CHANNEL",
     "jacob_cov": "algorithms.proxies.jacob_cov:JACOB_COV",
     "synflow": "algorithms.proxies.synflow:SYNFLOW",
     "nwot": "algorithms.proxies.nwot:NWOT",

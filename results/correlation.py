@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["PUBLISHED", "Correlation", "correlate", "correlate_scores", "plot_heatmap",
-           "plot_scatter", "score_matrix", "targets_from_benchmark"]
+           "plot_scatter", "published_spearman", "score_matrix", "targets_from_benchmark"]
 
 #: Published Spearman rho on NB201, all 15,625 cells, validation accuracy (Abdelfattah et al.,
 #: "Zero-Cost Proxies for Lightweight NAS", ICLR 2021, Table 2; signed, batch 128 of real data).
@@ -40,6 +40,24 @@ PUBLISHED: dict[str, dict[str, float]] = {
     "ImageNet16-120": {"grad_norm": 0.58, "snip": 0.58, "grasp": 0.56, "fisher": 0.33,
                        "synflow": 0.75, "jacob_cov": 0.71},
 }
+#: Proxies whose definition in a past implementation of this code (the ``implementation``
+#: a score folder records) is not the one :data:`PUBLISHED` refers to: implementation 1's
+#: ``fisher`` counted each channel once (now the variant ``fisher_channel``).
+_NOT_PUBLISHED_DEFINITION: dict[str, frozenset[str]] = {"1": frozenset({"fisher"})}
+
+
+def published_spearman(proxy: str, dataset: str, implementation: str | None = None) -> float:
+    """The published signed Spearman rho (:data:`PUBLISHED`) to print beside ``proxy``'s on
+    ``dataset`` (``-valid`` ignored), NaN when none applies.
+
+    Attached by name only: a named variant (e.g. ``fisher_channel``, see
+    :data:`algorithms.proxies.VARIANTS`) has none.  ``implementation``: the one recorded in
+    the score folder (:class:`algorithms.proxies.ScoreConfig`; ``"naslib"`` for imported
+    NASLib scores); a proxy whose definition in that implementation differs from the
+    published one (implementation ``"1"``: ``fisher``) has none either."""
+    if proxy in _NOT_PUBLISHED_DEFINITION.get(str(implementation), frozenset()):
+        return math.nan
+    return PUBLISHED.get(dataset.replace("-valid", ""), {}).get(proxy, math.nan)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,11 @@ from scipy import stats
 from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
 from algorithms.proxies import (
     DATA_INDEPENDENT,
+    IMPLEMENTATION,
+    IMPLEMENTATION_CHANGES,
     PASSES,
     PROXIES,
+    VARIANTS,
     Proxy,
     ProxyContext,
     ProxyContractError,
@@ -38,7 +41,14 @@ from benchbench.registry import RegistryError
 from benchbench.rng import make_rng
 from benchbench.spaces import NB201Space, SearchSpace
 from benchbench.trial import TrialValue
-from results.correlation import correlate, correlate_scores, plot_heatmap, plot_scatter
+from results.correlation import (
+    PUBLISHED,
+    correlate,
+    correlate_scores,
+    plot_heatmap,
+    plot_scatter,
+    published_spearman,
+)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
@@ -91,6 +101,7 @@ def layer_weights(net):
 
 def test_names_and_aliases() -> None:
     assert len(PROXIES) == 12 and set(PROXIES) >= DATA_INDEPENDENT
+    assert VARIANTS == ("fisher_channel",) and not set(VARIANTS) & set(PROXIES)
     assert frozenset({"params", "flops", "synflow", "l2_norm", "zen"}) == DATA_INDEPENDENT
     assert canonical_proxy("naswot") == "nwot" and canonical_proxy("jacov") == "jacob_cov"
     with pytest.raises(KeyError, match="synflow"):
@@ -103,7 +114,7 @@ def test_every_builtin_proxy_has_a_module_a_reference_and_a_description() -> Non
     import importlib
 
     builtin = [e for e in PROXY_REGISTRY.entries() if e.origin == "builtin"]
-    assert sorted(e.name for e in builtin) == sorted(PROXIES)  # report order: PROXIES
+    assert sorted(e.name for e in builtin) == sorted(PROXIES + VARIANTS)
     for e in builtin:
         module, _, attr = e.target.partition(":")
         assert module == f"algorithms.proxies.{e.name}", e  # one module per proxy
@@ -154,6 +165,132 @@ def test_grasp_matches_two_pass_reference(batch, builder) -> None:
     sum((a * b).sum() for a, b in zip(g, gf)).backward()
     ref = sum(float((-w.detach() * w.grad).sum()) for w in ws)
     assert got == pytest.approx(ref, rel=1e-3, abs=1e-6)
+
+
+def naslib_fisher(net, x, y):
+    """The reference's fisher step re-done (NASLib ``measures/fisher.py``, a copy of
+    zero-cost-nas ``foresight/pruners/measures/fisher.py``): per Conv2d / Linear output ``a``
+    with loss gradient ``g``, ``del_k = 0.5 mean_n (sum_space a g)_nk^2`` accumulated per
+    layer; ``|fisher|`` of each channel filled into a tensor of ``weight.shape[1:]``
+    (``p_utils.reshape_elements``; zeros for a layer the loss does not reach) and every
+    array summed (``find_measures``' ``sum_arr``).  Returns (the reference's sum, the sum with
+    each channel counted once)."""
+    mods = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    fisher: dict = {}
+
+    def forward_hook(layer, _inp, out):
+        def backward_hook(g):
+            a, g = out.detach(), g.detach()
+            g_nk = (a * g).sum(tuple(range(2, a.dim()))) if a.dim() > 2 else a * g
+            del_k = g_nk.pow(2).mean(0).mul(0.5)
+            fisher[layer] = del_k if layer not in fisher else fisher[layer] + del_k
+        out.register_hook(backward_hook)
+
+    hooks = [m.register_forward_hook(forward_hook) for m in mods]
+    net.train()
+    net.zero_grad()
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    for h in hooks:
+        h.remove()
+    per_channel = [fisher[m].abs() if m in fisher else torch.zeros(m.weight.shape[0])
+                   for m in mods]
+    per_weight = [torch.stack([torch.full(tuple(m.weight.shape[1:]), float(v)) for v in ch])
+                  for m, ch in zip(mods, per_channel)]
+    return (sum(float(t.double().sum()) for t in per_weight),
+            sum(float(ch.double().sum()) for ch in per_channel))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_fisher_matches_the_reference_broadcast(batch, builder, cell) -> None:
+    """``fisher`` is the reference's sum (each channel's saliency once per weight of the
+    channel); ``fisher_channel`` counts each channel once.  (Implementation 1's ``fisher``
+    was the channel count: it fails the first assertion.)"""
+    got = compute_proxies(builder, cell, batch, proxies=["fisher", "fisher_channel"], seed=2)
+    ref, channel_once = naslib_fisher(fresh(builder, cell, seed=2), batch.x, batch.y)
+    assert got["fisher"].value == pytest.approx(ref, rel=1e-5)
+    assert got["fisher_channel"].value == pytest.approx(channel_once, rel=1e-5)
+    assert ref > 2 * channel_once  # fan-ins >= 4 here: the two definitions are far apart
+
+
+def tiny_bn_net(arch, *, num_classes):
+    """Two conv-BN-ReLU blocks, global pooling, a classifier (a ZenNAS-like plain net)."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(6),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(6, num_classes))
+
+
+def zennas_reference(model, pre_gap, x, mixup_x):
+    """ZenNAS ``ZeroShotProxy/compute_zen_score.py`` ``compute_nas_score``, one repeat, on
+    the given inputs, re-done: forward ``input`` then ``mixup_input`` (no grad, the model as
+    built: train mode), ``log mean_n sum |f - f'|`` plus, over every BatchNorm2d module,
+    ``log sqrt(mean(running_var))`` read after both passes."""
+    with torch.no_grad():
+        out, mixup_out = pre_gap(x), pre_gap(mixup_x)
+        score = torch.mean(torch.sum(torch.abs(out - mixup_out), dim=[1, 2, 3]))
+        log_bn = 0.0
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                log_bn += torch.log(torch.sqrt(torch.mean(m.running_var)))
+        return float(torch.log(score) + log_bn)
+
+
+def zen_inputs(shape, seed, key):
+    """The engine's Gaussian input and its mixup (``input + 0.01 * input2``)."""
+    from benchbench.rng import derive_seed
+    g = torch.Generator().manual_seed(derive_seed(seed, "zen-input", key))
+    x = torch.randn(shape, generator=g)
+    return x, x + 0.01 * torch.randn(shape, generator=g)
+
+
+def zen_network(builder, arch, seed, key, num_classes=10):
+    from benchbench.rng import derive_seed
+    g = torch.Generator().manual_seed(derive_seed(seed, "zen-init", key))
+    net = new_network(builder, arch, num_classes=num_classes, generator=g, scheme="gaussian")
+    assert net.training  # as ZenNAS's freshly built model
+    for m in net.modules():  # ZenNAS's network_weight_gaussian_init on a fresh model
+        if isinstance(m, torch.nn.BatchNorm2d):
+            assert (m.weight == 1).all() and (m.bias == 0).all() and (m.running_var == 1).all()
+            assert m.momentum == 0.1
+    return net
+
+
+def test_zen_matches_the_zennas_reference_step(batch) -> None:
+    """On a tiny plain network and on a small NB201 network, ``zen`` equals ZenNAS's score
+    for the same weights and inputs: the BN term reads the running variance after the two
+    train-mode passes (``0.81 + 0.09 v + 0.1 v'``).  (Implementation 1 used the batch
+    variance ``v`` of the first pass: off by several units here.)"""
+    shape = tuple(batch.x.shape)
+    got = compute_proxies(tiny_bn_net, "tiny", batch, proxies=["zen"], seed=4)["zen"].value
+    net = zen_network(tiny_bn_net, "tiny", 4, "tiny")
+    ref = zennas_reference(net, net[:6], *zen_inputs(shape, 4, "tiny"))
+    assert got == pytest.approx(ref, rel=1e-6, abs=1e-6)
+
+    builder = get_builder("nb201", **SMALL)
+    got = compute_proxies(builder, CELLS[0], batch, proxies=["zen"], seed=4)["zen"].value
+    net = zen_network(builder, CELLS[0], 4, CELLS[0])
+    pool = [m for m in net.modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d)][-1]
+
+    def pre_gap(x):  # NB201's features before the global average pooling
+        seen = []
+        h = pool.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+        net(x)
+        h.remove()
+        return seen[0]
+
+    ref = zennas_reference(net, pre_gap, *zen_inputs(shape, 4, CELLS[0]))
+    assert got == pytest.approx(ref, rel=1e-6, abs=1e-6)
+
+
+def test_zen_refuses_bn_without_running_statistics(batch) -> None:
+    def untracked(arch, *, num_classes):
+        net = tiny_bn_net(arch, num_classes=num_classes)
+        net[1] = torch.nn.BatchNorm2d(4, track_running_stats=False)
+        return net
+
+    with pytest.raises(ValueError, match="running_var, as ZenNAS does; 1 BatchNorm2d"):
+        compute_proxies(untracked, "tiny", batch, proxies=["zen"])
 
 
 def test_nwot_and_jacob_cov_match_their_definitions(batch, builder) -> None:
@@ -360,6 +497,26 @@ def test_each_pass_runs_once_when_proxies_share_it(batch, builder, monkeypatch) 
         assert together[p].value == pytest.approx(alone[p], rel=1e-5, abs=1e-9), p
 
 
+def test_networks_and_graphs_are_freed_after_a_run(batch, builder) -> None:
+    """Nothing of a run outlives it: the activation-gradient hooks (fisher) are removed, so
+    no reference cycle through autograd keeps the networks and graphs alive (implementation
+    1 kept every fisher network: ~300 MB per NB201 cell at C=16, batch 64)."""
+    import gc
+    import weakref
+
+    nets = []
+
+    def recording_builder(arch, *, num_classes):
+        net = builder(arch, num_classes=num_classes)
+        nets.append(weakref.ref(net))
+        return net
+
+    compute_proxies(recording_builder, CELLS[0], batch, seed=1,
+                    proxies=[*PROXIES, *VARIANTS])
+    gc.collect()
+    assert len(nets) == 2 and all(r() is None for r in nets)
+
+
 def test_proxies_of_a_pass_see_the_network_before_the_forward_pass(batch, builder) -> None:
     """A definition that needs only ``network`` is computed before any pass uses the network
     (so BN running statistics are still fresh when synflow copies it), whatever else is
@@ -406,6 +563,33 @@ def test_sweep_resumes_and_refuses_other_config(sweep) -> None:
     with pytest.raises(ValueError, match="another configuration"):
         score_cells(cells[:1], d, config=ScoreConfig(batch_size=16, builder_options=SMALL),
                     proxies=["params"])
+
+
+def test_a_folder_of_another_implementation_is_not_resumed(tmp_path) -> None:
+    """Scores of implementation 1 (e.g. its channel-counted fisher) are never mixed with
+    this implementation's: resuming such a folder is refused, saying why and what to do."""
+    assert IMPLEMENTATION == "2" and "fisher" in IMPLEMENTATION_CHANGES["2"]
+    assert "zen" in IMPLEMENTATION_CHANGES["2"]
+    cfg = ScoreConfig(batch_size=8, builder_options=SMALL)
+    d = tmp_path / "zc"
+    score_cells(CELLS[:1], d, config=cfg, proxies=["params"])
+    meta = json.loads((d / "config.json").read_text())
+    assert meta["config"]["implementation"] == IMPLEMENTATION
+    meta["config"]["implementation"] = "1"  # as implementation 1 wrote it
+    (d / "config.json").write_text(json.dumps(meta))
+    before = (d / "scores.csv").read_text()
+    with pytest.raises(ValueError, match=r"made by proxy implementation '1'; this code is "
+                                         r"implementation '2'.*2: fisher broadcasts.*another "
+                                         r"--out directory"):
+        score_cells(CELLS, d, config=cfg, proxies=["params", "fisher"])
+    assert (d / "scores.csv").read_text() == before
+    assert load_scores(d)[0].implementation == "1"  # still readable, and says what it is
+    imported = write_scores_dir(  # NASLib's scores, as `proxies import-naslib` writes them
+        pd.DataFrame({"arch_id": [CELLS[0]], "proxy": ["params"], "value": [0.1]}),
+        tmp_path / "imported", config=ScoreConfig(batch_size=8, builder_options=SMALL,
+                                                  implementation="naslib"))
+    with pytest.raises(ValueError, match="made by proxy implementation 'naslib'"):
+        score_cells(CELLS[:1], imported, config=cfg, proxies=["params"])
 
 
 def test_parallel_workers_give_the_same_scores(sweep, tmp_path) -> None:
@@ -531,6 +715,28 @@ def test_correlate_scores_against_the_table(sweep, nb201_flat, tmp_path) -> None
     assert hm.stat().st_size > 1000
 
 
+def test_published_numbers_only_for_definitions_that_follow_them() -> None:
+    """``PUBLISHED`` (Abdelfattah et al. 2021, zero-cost-nas) is attached by proxy name: every
+    name in it is a built-in proxy whose definition follows that code, and no named variant
+    (a deliberate deviation) is in it."""
+    for dataset, table in PUBLISHED.items():
+        assert set(table) <= set(PROXIES), dataset
+        assert not set(table) & set(VARIANTS), dataset
+        for p in table:
+            assert "zero-cost-nas" in get_proxy(p).reference, p
+    for v in VARIANTS:
+        assert "deviates on purpose" in get_proxy(v).reference
+        assert "no published number" in get_proxy(v).description
+        assert math.isnan(published_spearman(v, "cifar10-valid"))
+    assert published_spearman("fisher", "cifar10-valid") == 0.36
+    assert published_spearman("fisher", "cifar100", IMPLEMENTATION) == 0.39
+    assert published_spearman("fisher", "ImageNet16-120", "naslib") == 0.33
+    # a folder scored by implementation 1, whose fisher counted each channel once
+    assert math.isnan(published_spearman("fisher", "cifar10-valid", "1"))
+    assert published_spearman("synflow", "cifar10-valid", "1") == 0.74
+    assert math.isnan(published_spearman("nwot", "cifar10"))
+
+
 def test_data_independent_proxies_agree_with_independent_implementation(shared_data) -> None:
     """synflow, params, flops at NB201's C=16, N=5 on 8 cells of the zc file: params exact,
     synflow and flops in the same rank order (the file's flops also count BN / ReLU)."""
@@ -549,6 +755,57 @@ def test_data_independent_proxies_agree_with_independent_implementation(shared_d
     assert ours["params"] == pytest.approx(theirs["params"], abs=5e-7)
     assert stats.spearmanr(ours["flops"], theirs["flops"]).statistic > 0.95
     assert stats.spearmanr(ours["synflow"], theirs["synflow"]).statistic > 0.95
+
+
+def _naslib_fisher(shared_data) -> dict:
+    """NASLib's fisher score of each of the 725 cells (CIFAR-10), by arch id."""
+    from algorithms.proxies import load_naslib_scores
+
+    zc = load_naslib_scores(shared_data / "nb201" / "zc_scores_725.json", "cifar10")
+    return zc[zc["proxy"] == "fisher"].set_index("arch_id")["value"].to_dict()
+
+
+def _fisher_agreement(theirs, scores, cells):
+    """Spearman of our fisher / fisher_channel with NASLib's fisher over ``cells``."""
+    return {p: stats.spearmanr([scores[(c, p)] for c in cells],
+                               [theirs[c] for c in cells]).statistic
+            for p in ("fisher", "fisher_channel")}
+
+
+def test_fisher_ranks_cells_as_naslib(shared_data) -> None:
+    """Rank agreement with NASLib's independent fisher scores (NAS-Bench-Suite-Zero, CIFAR-10
+    batches) at NB201's C=16, N=5, on 24 of the 725 cells (our digits batch of 64, seed 0):
+    the reference sum 0.94, the channel count (implementation 1's fisher) 0.81.  All 725
+    cells: ``test_fisher_ranks_all_725_cells_as_naslib`` (slow): 0.959 and 0.882."""
+    theirs = _naslib_fisher(shared_data)
+    keys = sorted(theirs)
+    cells = [keys[int(i)] for i in sorted(make_rng(0, "zc-fisher").choice(len(keys), 24,
+                                                                           replace=False))]
+    b = load_batch("digits", batch_size=64, seed=0)
+    scores = {}
+    for c in cells:
+        r = compute_proxies(get_builder("nb201"), c, b, proxies=["fisher", "fisher_channel"],
+                            arch_key=c)
+        scores.update({(c, p): v.value for p, v in r.items()})
+    rho = _fisher_agreement(theirs, scores, cells)
+    assert rho["fisher"] == pytest.approx(0.9435, abs=0.01)
+    assert rho["fisher_channel"] == pytest.approx(0.8096, abs=0.02)
+
+
+@pytest.mark.slow  # 725 cells at C=16, N=5: ~11 min on 2 cores
+def test_fisher_ranks_all_725_cells_as_naslib(shared_data, tmp_path) -> None:
+    """Spearman with NASLib's fisher over all 725 cells, scored as ``benchbench proxies score
+    --benchmark nb201 --cells <the 725> --proxies fisher,fisher_channel`` does (digits batch
+    of 64, seed 0): 0.959 for the reference sum (fisher), 0.882 for the channel count."""
+    theirs = _naslib_fisher(shared_data)
+    keys = sorted(theirs)
+    cfg = ScoreConfig(benchmark="nb201", dataset="cifar10-valid", batch_size=64)
+    df = score_cells(keys, tmp_path / "zc", config=cfg, proxies=["fisher", "fisher_channel"],
+                     workers=2)
+    scores = df.set_index(["arch_id", "proxy"])["value"].to_dict()
+    rho = _fisher_agreement(theirs, scores, keys)
+    assert rho["fisher"] == pytest.approx(0.9593, abs=0.005)
+    assert rho["fisher_channel"] == pytest.approx(0.8823, abs=0.005)
 
 
 def test_naswot_and_warm_started_re(sweep) -> None:
@@ -611,13 +868,20 @@ def test_cli_score_and_correlate(nb201_flat, tmp_path, monkeypatch, capsys) -> N
     common = ["--benchmark", "nb201", "--channels", "4", "--cells-per-stage", "1",
               "--batch-size", "8", "--out", str(out), "--no-progress"]
     assert main(["proxies", "score", "--cells", str(cells), "--proxies", "params,nwot",
-                 "synflow", *common]) == 0
-    assert main(["proxies", "score", "--sample", "5", "--proxies", "params,nwot,synflow",
-                 *common]) == 0
+                 "synflow,fisher,fisher_channel", *common]) == 0
+    assert main(["proxies", "score", "--sample", "5", "--proxies",
+                 "params,nwot,synflow,fisher,fisher_channel", *common]) == 0
     assert "nwot=1" in capsys.readouterr().out  # the -inf of the all-zero cell is counted
     assert main(["proxies", "correlate", str(out), "--n-boot", "50"]) == 0
     csv = pd.read_csv(out / "correlation_cifar10-valid_valid_acc.csv")
-    assert list(csv["proxy"]) == ["params", "nwot", "synflow"] and (csv["n"] >= 7).all()
+    assert list(csv["proxy"]) == ["params", "nwot", "synflow", "fisher", "fisher_channel"]
+    assert (csv["n"] >= 7).all()
+    # published numbers sit beside the definitions that follow them, by name only: the
+    # reference fisher gets Abdelfattah et al.'s 0.36, its variant none
+    pub = csv.set_index("proxy")["published_spearman"]
+    assert pub["fisher"] == PUBLISHED["cifar10"]["fisher"] == 0.36
+    assert pub["synflow"] == PUBLISHED["cifar10"]["synflow"]
+    assert pub[["params", "nwot", "fisher_channel"]].isna().all()
     assert main(["proxies", "correlate", str(out), "--dataset", "cifar100",
                  "--metric", "nope"]) == 2
     assert "nope" in capsys.readouterr().err

@@ -14,7 +14,9 @@ pass engine (:mod:`algorithms.proxies._engine`) runs each pass once per (network
   :func:`import_naslib_scores` / :func:`write_scores_dir` write such scores as a score
   directory (for ``NASWOT(scores=...)`` and the other proxy-guided optimizers).
 
-Every built-in proxy is registered in :data:`benchbench.registry.PROXIES`; a proxy of your
+Every built-in proxy (:data:`PROXIES`, each following its reference) and every named variant
+(:data:`VARIANTS`, each deviating from its reference on purpose, computed only when asked for
+by name) is registered in :data:`benchbench.registry.PROXIES`; a proxy of your
 own is a :class:`ProxyDefinition` used by import path (``Proxy("mypkg.zc:MY_PROXY")``) or
 registered under the entry-point group ``benchbench.proxies``.
 """
@@ -24,8 +26,10 @@ from __future__ import annotations
 from algorithms.proxies._engine import (
     DATA_PASSES,
     IMPLEMENTATION,
+    IMPLEMENTATION_CHANGES,
     PASSES,
     PROXIES,
+    VARIANTS,
     PassInfo,
     ProxyContext,
     ProxyContractError,
@@ -63,9 +67,11 @@ __all__ = [
     "DATA_INDEPENDENT",
     "DATA_PASSES",
     "IMPLEMENTATION",
+    "IMPLEMENTATION_CHANGES",
     "PASSES",
     "PROXIES",
     "SCORE_FIELDS",
+    "VARIANTS",
     "PassInfo",
     "Proxy",
     "ProxyContext",

@@ -27,7 +27,8 @@ batch's values, the others only at its shape:
   with ``create_graph`` iff ``loss_hvp`` is needed), ``grad_pairs`` (detached
   ``(W, dL/dW)`` of the used weights).
 * ``act_grads`` (data): ``act_grads`` - per Conv2d / Linear output ``a``, in the order the
-  loss backward reaches it, ``sum_space(a * dL/da)`` ``(B, C)`` (hooks).
+  loss backward reaches it, ``sum_space(a * dL/da)`` ``(B, C)`` (hooks);
+  ``act_grad_layers`` - the Conv2d / Linear module of each entry (aligned).
 * ``loss_hvp`` (data): ``hvp`` - ``[(W, H g)]``, ``g = dL/dW`` and ``H`` the Hessian of
   ``L``, over the weights whose gradient has a graph (empty if none; ``H g`` may be
   ``None``).
@@ -35,9 +36,12 @@ batch's values, the others only at its shape:
   ``derive_seed(seed, "zen-init", arch_key)``.
 * ``perturbed_features``: ``features`` ``(f(x), f(x'))`` - the map entering the last
   ``nn.AdaptiveAvgPool2d`` of ``gaussian_net`` for Gaussian ``x`` of the batch's shape and
-  ``x' = x + 0.01 eps`` (``derive_seed(seed, "zen-input", arch_key)``, no grad);
-  ``bn_variances`` - per BatchNorm2d of the unperturbed pass, the channel mean of its
-  input's batch variance.
+  ``x' = x + 0.01 eps`` (``derive_seed(seed, "zen-input", arch_key)``, no grad, train
+  mode: the two forward passes update the BN running statistics, ``f(x)`` first);
+  ``bn_variances`` - per BatchNorm2d module of ``gaussian_net`` (module order), the channel
+  mean of its ``running_var`` after both passes (fresh running variance 1, the module's own
+  momentum: ``0.81 + 0.09 v(x) + 0.1 v(x')`` with PyTorch's default 0.1, ``v`` the unbiased
+  batch variance), as ZenNAS reads it.
 
 A pass needs the passes it builds on (``loss_hvp`` needs ``loss_grads``, which needs
 ``forward``, which needs ``network``); a definition may list only the last ones.  A
@@ -72,18 +76,31 @@ from benchbench.rng import derive_seed
 if TYPE_CHECKING:
     from benchbench.registry import Param
 
-__all__ = ["DATA_PASSES", "IMPLEMENTATION", "PASSES", "PROXIES", "PassInfo", "ProxyContext",
-           "ProxyContractError", "ProxyDefinition", "ProxyScore", "canonical_proxy",
-           "check_definition", "compute_proxies", "get_proxy", "pass_closure"]
+__all__ = ["DATA_PASSES", "IMPLEMENTATION", "IMPLEMENTATION_CHANGES", "PASSES", "PROXIES",
+           "VARIANTS", "PassInfo", "ProxyContext", "ProxyContractError", "ProxyDefinition",
+           "ProxyScore", "canonical_proxy", "check_definition", "compute_proxies", "get_proxy",
+           "pass_closure"]
 
 #: Version of the built-in definitions and of the networks' numerics; a score cache records it
 #: and refuses to mix scores of different versions.
-IMPLEMENTATION = "1"
+IMPLEMENTATION = "2"
+#: What changed in each :data:`IMPLEMENTATION` (quoted when a score folder of another version
+#: is resumed).
+IMPLEMENTATION_CHANGES: Mapping[str, str] = MappingProxyType({
+    "1": "first release",
+    "2": "fisher broadcasts each channel's value over the channel's weights (the reference's "
+         "sum; the channel-counted sum is 'fisher_channel'); zen reads the BN running variance "
+         "after the two train-mode passes (ZenNAS), not the batch variance",
+})
 
 #: Every built-in proxy, in report order (each is registered in
 #: :data:`benchbench.registry.PROXIES` as ``algorithms.proxies.<name>:<NAME>``).
 PROXIES: tuple[str, ...] = ("params", "flops", "grad_norm", "snip", "grasp", "fisher",
                             "jacob_cov", "synflow", "nwot", "l2_norm", "plain", "zen")
+#: Built-in named variants of the proxies above that deviate from their reference on purpose
+#: (each one's description says how); registered like them, never computed unless asked for
+#: by name, and never shown beside a published number.
+VARIANTS: tuple[str, ...] = ("fisher_channel",)
 _ALIASES = {"naswot": "nwot", "jacov": "jacob_cov", "jacobcov": "jacob_cov"}
 
 
@@ -131,14 +148,15 @@ PASSES: Mapping[str, PassInfo] = MappingProxyType(dict([
        "gradient of sum(logits) with respect to the input"),
     _p("loss_grads", ("forward",), ("weights", "weight_grads", "grad_pairs"), True,
        "gradient of the cross-entropy loss with respect to the Conv2d / Linear weights"),
-    _p("act_grads", ("loss_grads",), ("act_grads",), True,
+    _p("act_grads", ("loss_grads",), ("act_grads", "act_grad_layers"), True,
        "sum over space of activation x loss gradient of every Conv2d / Linear output"),
     _p("loss_hvp", ("loss_grads",), ("hvp",), True,
        "Hessian of the loss times its weight gradient (double backward)"),
     _p("gaussian_network", (), ("gaussian_net",), False,
        "a second network with Zen-NAS's Gaussian init"),
     _p("perturbed_features", ("gaussian_network",), ("features", "bn_variances"), False,
-       "pre-pooling features of Gaussian inputs and their 0.01 perturbation; BN variances"),
+       "pre-pooling features of Gaussian inputs and their 0.01 perturbation (train mode); "
+       "BN running variances"),
 ]))
 #: Passes that look at the batch's values; a data-independent proxy may not need them.
 DATA_PASSES: frozenset[str] = frozenset(n for n, p in PASSES.items() if p.reads_data)
@@ -290,6 +308,10 @@ class _Run:
         self.values: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
         self.collect_act_grads = False
+        #: hooks on tensors of the autograd graph, removed when the run ends (a hook's
+        #: closure refers to the run, which refers to the graph: a reference cycle through
+        #: C++ that Python's collector cannot see, which would keep every graph alive)
+        self.tensor_hooks: list[Any] = []
 
     def generator(self, tag: str) -> Any:
         import torch
@@ -449,6 +471,11 @@ class ProxyContext:
         return self._get("act_grads")  # type: ignore[no-any-return]
 
     @property
+    def act_grad_layers(self) -> list[Any]:
+        """``act_grads``: the Conv2d / Linear module of each ``act_grads`` entry."""
+        return self._get("act_grad_layers")  # type: ignore[no-any-return]
+
+    @property
     def hvp(self) -> list[tuple[Any, Any]]:
         """``loss_hvp``: ``(W, H g)`` per weight whose gradient has a graph."""
         return self._get("hvp")  # type: ignore[no-any-return]
@@ -465,8 +492,8 @@ class ProxyContext:
 
     @property
     def bn_variances(self) -> list[Any]:
-        """``perturbed_features``: per BatchNorm2d, the channel mean of its input's batch
-        variance (unperturbed pass), as 0-d tensors."""
+        """``perturbed_features``: per BatchNorm2d module of ``gaussian_net``, the channel
+        mean of its ``running_var`` after the two passes, as 0-d tensors."""
         return self._get("bn_variances")  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
@@ -524,18 +551,22 @@ def _hook_relu_kernel(run: _Run) -> list[Any]:
 
 def _hook_act_grads(run: _Run) -> list[Any]:
     collected: list[Any] = []
-    run.values["act_grads"] = collected
+    modules: list[Any] = []
+    run.values.update(act_grads=collected, act_grad_layers=modules)
 
     def layer_hook(module: Any, _inp: Any, act: Any) -> None:
+        a = act.detach()  # not act itself: its grad_fn holds this hook
+
         def grad_hook(g: Any) -> None:
             if not run.collect_act_grads:  # e.g. the input-gradient backward
                 return
             t0 = time.process_time()
-            prod = act.detach() * g.detach()
+            prod = a * g.detach()
             collected.append(prod.sum((2, 3)) if prod.dim() == 4 else prod)
+            modules.append(module)
             run.add_seconds("act_grads", time.process_time() - t0)
         if act.requires_grad:
-            act.register_hook(grad_hook)
+            run.tensor_hooks.append(act.register_hook(grad_hook))
 
     return [m.register_forward_hook(layer_hook) for m in run.values["layers"]]
 
@@ -618,31 +649,32 @@ def _perturbed_features(run: _Run) -> None:
     if not pools:
         raise ValueError("pass 'perturbed_features' (zen) needs a network with a global "
                          "nn.AdaptiveAvgPool2d (its input is the feature map Zen-NAS scores)")
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    untracked = [type(m).__name__ for m in bns if m.running_var is None]
+    if untracked:
+        raise ValueError(f"pass 'perturbed_features' (zen) reads every BatchNorm2d's "
+                         f"running_var, as ZenNAS does; {len(untracked)} BatchNorm2d of this "
+                         f"network do not track running statistics (track_running_stats=False)")
     feats: list[Any] = []
-    bn_vars: list[Any] = []
 
     def pool_hook(m: Any, inp: Any, _out: Any) -> None:
         feats.append(inp[0])
 
-    def bn_hook(m: Any, inp: Any, _out: Any) -> None:
-        if not feats:  # the unperturbed pass only
-            bn_vars.append(inp[0].var(dim=(0, 2, 3), unbiased=True).mean())
-
-    handles = [pools[-1].register_forward_hook(pool_hook)]
-    handles += [m.register_forward_hook(bn_hook) for m in net.modules()
-                if isinstance(m, nn.BatchNorm2d)]
+    handle = pools[-1].register_forward_hook(pool_hook)
     shape = tuple(run.batch.x.shape)
     gen = run.generator("zen-input")
     x = torch.randn(shape, generator=gen)
     x2 = x + 0.01 * torch.randn(shape, generator=gen)
+    net.train()  # BN normalises by the batch and updates its running statistics (ZenNAS)
     try:
         with torch.no_grad():
             net(x)
             net(x2)
     finally:
-        for h in handles:
-            h.remove()
-    run.values.update(features=(feats[0], feats[1]), bn_variances=bn_vars)
+        handle.remove()
+    run.values.update(features=(feats[0], feats[1]),
+                      bn_variances=[m.running_var.detach().mean() for m in bns
+                                    if m.running_var is not None])  # all (checked above)
 
 
 _PASS_FUNCTIONS: dict[str, Callable[[_Run], None]] = {
@@ -721,11 +753,16 @@ def compute_proxies(builder: Callable[..., Any], arch: Any, batch: Any, *,
                                          f"({type(v).__name__}), not a float") from None
 
     done: set[str] = set()
-    compute_ready(done)
-    for p in PASSES:
-        if p in needed:
-            run.execute(p)
-            done.add(p)
-            compute_ready(done)
+    try:
+        compute_ready(done)
+        for p in PASSES:
+            if p in needed:
+                run.execute(p)
+                done.add(p)
+                compute_ready(done)
+    finally:
+        for h in run.tensor_hooks:
+            h.remove()
+        run.tensor_hooks.clear()
     return {n: ProxyScore(n, values[n], sum(run.seconds.get(s, 0.0) for s in closures[n])
                           + own[n]) for n in names}

@@ -3,7 +3,9 @@
 A sweep writes into one directory:
 
 * ``config.json``: the :class:`ScoreConfig` (space, benchmark, dataset, batch, network
-  size).  Resuming with a different configuration is refused.
+  size, and the :data:`~algorithms.proxies.IMPLEMENTATION` that scored).  Resuming with a
+  different configuration is refused; so is resuming a folder scored by another
+  implementation (its scores would be mixed with scores of other definitions).
 * ``scores.csv``: one row per (cell, seed, proxy) with columns :data:`SCORE_FIELDS`; rows
   are appended as cells finish, so an interrupted sweep resumes where it stopped.
   ``arch_index`` is the cell's index in the space, empty for a space that cannot be
@@ -36,6 +38,7 @@ import numpy as np
 
 from algorithms.proxies._engine import (
     IMPLEMENTATION,
+    IMPLEMENTATION_CHANGES,
     PROXIES,
     canonical_proxy,
     compute_proxies,
@@ -206,6 +209,23 @@ def load_scores(out_dir: str | Path) -> tuple[ScoreConfig, Any]:
     return cfg, df.drop_duplicates(["arch_id", "seed", "proxy"], keep="last")
 
 
+def _refuse_other_implementation(d: Path, old: dict[str, Any], config: ScoreConfig) -> None:
+    """A clear error when the folder was scored by another implementation of the proxies."""
+    was = str(old.get("implementation", "<none recorded>"))
+    if was == config.implementation:
+        return
+    now = config.implementation
+    changes = "; ".join(
+        f"{v}: {IMPLEMENTATION_CHANGES[v]}" for v in IMPLEMENTATION_CHANGES
+        if was.isdigit() and now.isdigit() and int(was) < int(v) <= int(now))
+    raise ValueError(
+        f"{d} holds scores made by proxy implementation {was!r}; this code is implementation "
+        f"{config.implementation!r}, whose definitions differ"
+        + (f" ({changes})" if changes else "")
+        + "; resuming would mix scores of both in one folder: score into another --out "
+          "directory (or delete this one)")
+
+
 def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfig,
                 proxies: Sequence[str] = PROXIES, seeds: Sequence[int] = (0,),
                 workers: int = 1, progress: bool = False) -> Any:
@@ -225,7 +245,8 @@ def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfi
         All scores in the directory (see :func:`load_scores`).
 
     Raises:
-        ValueError: ``out_dir`` holds a sweep with another configuration.
+        ValueError: ``out_dir`` holds a sweep with another configuration, or one scored by
+            another :data:`~algorithms.proxies.IMPLEMENTATION` of the proxies.
     """
     from benchbench.optimizer import check_param
 
@@ -241,6 +262,7 @@ def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfi
     cfg_path = d / "config.json"
     if cfg_path.is_file():
         old = json.loads(cfg_path.read_text())["config"]
+        _refuse_other_implementation(d, old, config)
         if old != config.to_dict():
             raise ValueError(f"{d} holds scores made with another configuration:\n  {old}\n"
                              f"not\n  {config.to_dict()}\nuse another --out directory")
