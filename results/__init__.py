@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from results._aggregate import Curves, anytime, final_values, regret, time_grid
 from results._analysis import (
+    SUMMARY_COLUMNS,
     RankResult,
+    across_studies_ranks,
+    completeness_table,
     compute_table,
     final_table,
     nb201_table,
@@ -25,8 +28,9 @@ from results._analysis import (
     skipped_table,
     summary_frame,
     transfer_table,
+    within_study_ranks,
 )
-from results._report import build_report, write_summary
+from results._report import PartialResultsWarning, build_report, write_summary
 from results._stats import (
     Summary,
     TestResult,
@@ -45,7 +49,11 @@ from results._stats import (
     wilcoxon_paired,
 )
 from results._store import (
+    HELDOUT,
+    SEED_MEAN,
+    SKIP_KINDS,
     AlgorithmRuns,
+    Completeness,
     Skipped,
     Study,
     StudyError,
@@ -56,8 +64,14 @@ from results._store import (
 from results._tables import Table, to_csv, to_latex, to_markdown
 
 __all__ = [
+    "HELDOUT",
+    "SEED_MEAN",
+    "SKIP_KINDS",
+    "SUMMARY_COLUMNS",
     "AlgorithmRuns",
+    "Completeness",
     "Curves",
+    "PartialResultsWarning",
     "RankResult",
     "Skipped",
     "Study",
@@ -65,12 +79,14 @@ __all__ = [
     "Summary",
     "Table",
     "TestResult",
+    "across_studies_ranks",
     "anytime",
     "average_ranks",
     "best_ties",
     "bootstrap_ci",
     "bootstrap_mean_ci",
     "build_report",
+    "completeness_table",
     "compute_table",
     "final_table",
     "final_values",
@@ -99,5 +115,6 @@ __all__ = [
     "to_markdown",
     "transfer_table",
     "wilcoxon_paired",
+    "within_study_ranks",
     "write_summary",
 ]

@@ -1,10 +1,14 @@
 """Anytime curves on a common grid, final values and regret against the true optimum.
 
-Conventions: ``metric="valid"`` is the incumbent's seed-mean value of the study's objective
-(a validation metric; the incumbent is the best configuration by the validation objective the
-optimizer observed), ``metric="test"`` the same incumbent's seed-mean test-metric value (for
-reporting only).  After a run's last evaluation its value stays at its final value; before its
-first evaluation completes (time axis) it is NaN.
+Conventions: ``metric="valid"`` is the incumbent's value of the study's objective (a
+validation metric; the incumbent is the best configuration by the validation objective the
+optimizer observed), ``metric="test"`` the same incumbent's test-metric value (for reporting
+only).  ``source`` says which value: ``"reported"`` (default) what the study's tables report,
+:meth:`Study.source` — the held-out value (mean over the incumbent's recorded runs that did not
+select it) when the study has one, else the seed mean; ``"heldout"`` or ``"seed_mean"``
+(mean over every recorded run, including the selecting one) explicitly.  After a run's last
+evaluation its value stays at its final value; before its first evaluation completes (time
+axis) it is NaN.
 """
 
 from __future__ import annotations
@@ -15,17 +19,25 @@ from typing import Literal
 
 import numpy as np
 
-from results._store import AlgorithmRuns, Study
+from results._store import HELDOUT, SEED_MEAN, AlgorithmRuns, Study
 
-__all__ = ["Curves", "anytime", "final_values", "regret", "time_grid"]
+__all__ = ["Curves", "anytime", "final_values", "regret", "resolve_source", "time_grid"]
 
 MetricName = Literal["valid", "test"]
 AxisName = Literal["evals", "time"]
+SourceName = Literal["reported", "heldout", "seed_mean"]
 
 
 def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def resolve_source(study: Study, metric: str, source: str = "reported") -> str:
+    """``source`` as :data:`~results._store.HELDOUT` or :data:`~results._store.SEED_MEAN`
+    (``"reported"``: :meth:`Study.source` of ``metric``)."""
+    _check("source", source, ("reported", HELDOUT, SEED_MEAN))
+    return study.source(metric) if source == "reported" else source
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,8 @@ class Curves:
             simulated seconds).
         metric: ``"valid"`` or ``"test"`` (see the module docstring).
         grid: ``(G,)`` grid points.
+        source: ``"heldout"`` or ``"seed_mean"``: which value of the incumbent (see the
+            module docstring).
         values: algorithm -> ``(n_runs, G)`` values (raw metric, or regret after
             :meth:`to_regret`).
         seeds: algorithm -> ``(n_runs,)`` run seeds, aligned with the rows of ``values``.
@@ -49,6 +63,7 @@ class Curves:
     values: dict[str, np.ndarray]
     seeds: dict[str, np.ndarray]
     kind: str = "value"
+    source: str = SEED_MEAN
 
     def to_regret(self, optimum: float, *, maximize: bool, normalised: bool = True) -> Curves:
         """These curves as (normalised) regret against the benchmark's true ``optimum``.
@@ -61,7 +76,7 @@ class Curves:
         vals = {a: regret(v, optimum, maximize=maximize, normalised=normalised)
                 for a, v in self.values.items()}
         return Curves(self.axis, self.metric, self.grid, vals, self.seeds,
-                      "normalised regret" if normalised else "regret")
+                      "normalised regret" if normalised else "regret", self.source)
 
 
 def regret(values: np.ndarray, optimum: float, *, maximize: bool,
@@ -78,8 +93,8 @@ def regret(values: np.ndarray, optimum: float, *, maximize: bool,
     return r
 
 
-def _metric_array(runs: AlgorithmRuns, metric: str) -> np.ndarray:
-    return runs.valid if metric == "valid" else runs.test
+def _metric_array(runs: AlgorithmRuns, metric: str, source: str = SEED_MEAN) -> np.ndarray:
+    return runs.values(metric, source)
 
 
 def time_grid(study: Study, n_points: int = 100) -> np.ndarray:
@@ -101,17 +116,20 @@ def time_grid(study: Study, n_points: int = 100) -> np.ndarray:
 
 
 def anytime(study: Study, *, metric: MetricName = "valid", axis: AxisName = "evals",
-            grid: np.ndarray | None = None, n_points: int = 100) -> Curves:
+            grid: np.ndarray | None = None, n_points: int = 100,
+            source: SourceName = "reported") -> Curves:
     """Every run's incumbent value on a common grid.
 
     Args:
         metric: ``"valid"`` or ``"test"``.
+        source: ``"reported"``, ``"heldout"`` or ``"seed_mean"`` (see the module docstring).
         axis: ``"evals"``: value after 1, 2, ..., L evaluations (L = the most any run made, or
             ``grid``); ``"time"``: value at each simulated second of ``grid`` (default
             :func:`time_grid` with ``n_points``).
     """
     _check("metric", metric, ("valid", "test"))
     _check("axis", axis, ("evals", "time"))
+    src = resolve_source(study, metric, source)
     values: dict[str, np.ndarray] = {}
     if axis == "evals":
         if grid is None:
@@ -123,11 +141,11 @@ def anytime(study: Study, *, metric: MetricName = "valid", axis: AxisName = "eva
         for a, r in study.runs.items():
             col = np.minimum(grid[None, :] - 1, r.n_evals[:, None] - 1)
             col = np.minimum(col, r.valid.shape[1] - 1)
-            values[a] = np.take_along_axis(_metric_array(r, metric), col, axis=1)
+            values[a] = np.take_along_axis(_metric_array(r, metric, src), col, axis=1)
     else:
         grid = time_grid(study, n_points) if grid is None else np.asarray(grid, dtype=float)
         for a, r in study.runs.items():
-            m = _metric_array(r, metric)
+            m = _metric_array(r, metric, src)
             out = np.full((r.n, grid.size), np.nan)
             for i in range(r.n):
                 k = int(r.n_evals[i])
@@ -136,12 +154,13 @@ def anytime(study: Study, *, metric: MetricName = "valid", axis: AxisName = "eva
                 out[i, ok] = m[i, pos[ok]]
             values[a] = out
     return Curves(axis, metric, np.asarray(grid), values,
-                  {a: r.seeds for a, r in study.runs.items()})
+                  {a: r.seeds for a, r in study.runs.items()}, source=src)
 
 
-def final_values(study: Study, metric: MetricName = "valid") -> dict[str, tuple[np.ndarray,
-                                                                                 np.ndarray]]:
-    """algorithm -> (seeds ``(n,)``, final incumbent's seed-mean ``metric`` value ``(n,)``)."""
+def final_values(study: Study, metric: MetricName = "valid", source: SourceName = "reported"
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """algorithm -> (seeds ``(n,)``, final incumbent's ``metric`` value ``(n,)`` from
+    ``source``: by default what the study reports, :meth:`Study.source`)."""
     _check("metric", metric, ("valid", "test"))
-    return {a: (r.seeds, r.final_valid if metric == "valid" else r.final_test)
-            for a, r in study.runs.items()}
+    src = resolve_source(study, metric, source)
+    return {a: (r.seeds, r.final(metric, src)) for a, r in study.runs.items()}

@@ -20,35 +20,48 @@ import numpy as np
 from results._aggregate import final_values
 from results._analysis import (
     METRICS,
+    across_studies_ranks,
+    completeness_table,
     compute_table,
     curves_regret,
     final_table,
     nb201_table,
     pairwise_table,
+    partial_note,
     rank_over_time,
-    rank_result,
     rank_table,
-    shared_matrix,
     skipped_table,
     study_rng,
     summary_frame,
     transfer_table,
+    within_study_ranks,
 )
 from results._stats import bootstrap_mean_ci
 from results._store import Study, load_studies
 from results._tables import Table, to_csv, to_latex, to_markdown
 
-__all__ = ["build_report", "write_summary"]
+__all__ = ["PartialResultsWarning", "build_report", "write_summary"]
+
+
+class PartialResultsWarning(UserWarning):
+    """Fewer runs are in the numbers than the study planned."""
 
 
 def write_summary(directory: str | Path) -> Any:
-    """Write ``DIR/summary.csv`` (one row per study and algorithm: runs, mean, std and median
-    of the final incumbent's seed-mean validation and test values) and return it as a
-    ``pandas.DataFrame``.  Runs that failed, are still running, are corrupt or do not match
-    their study's configuration are left out (see :func:`build_report` for the list)."""
+    """Write ``DIR/summary.csv`` (one row per study and algorithm: runs in the numbers and
+    planned, then mean, std and median of the final incumbent's reported validation and test
+    values — held-out seeds when the study has them, ``*_values`` says — and of its seed mean
+    incl. the selecting run; see :func:`results.summary_frame`) and return it as a
+    ``pandas.DataFrame``.  Runs that failed, are still running, are missing, altered or do not
+    match their study's configuration are left out (see :func:`build_report` for the list);
+    when any planned run is left out, ``df.attrs["partial"]`` holds one line per such study
+    and a :class:`PartialResultsWarning` says the numbers are partial."""
     directory = Path(directory)
     df = summary_frame(load_studies(directory))
     df.to_csv(directory / "summary.csv", index=False, float_format="%.10g")
+    if df.attrs.get("partial"):
+        warnings.warn("the numbers are PARTIAL: " + "; ".join(df.attrs["partial"]),
+                      PartialResultsWarning, stacklevel=2)
     return df
 
 
@@ -133,7 +146,7 @@ def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
             grid = c.grid / 3600 if axis == "time" else c.grid
             positive = all(np.all(b.mean[~np.isnan(b.mean)] > 0) for b in bands.values())
             name = study.objective if metric == "valid" else study.test_metric
-            panels.append(Panel(f"{title} ({name})", grid, bands,
+            panels.append(Panel(f"{title} ({name}, {study.source_label(metric)})", grid, bands,
                                 ylabel if c.kind != "value" else "value",
                                 logy=c.kind != "value" and positive))
             if metric == "valid":
@@ -143,8 +156,10 @@ def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
                               xlog=axis == "time", formats=w.formats,
                               suptitle=f"{study.label}: anytime regret (mean, 95% bootstrap CI)"),
                  f"{study.label}: anytime normalised regret of the incumbent vs {xlabel} "
-                 f"(mean over runs, 95% bootstrap CI band)")
-    finals = [(f"final {title.lower()} {study.objective if m == 'valid' else study.test_metric}",
+                 f"(mean over runs, 95% bootstrap CI band; validation: "
+                 f"{study.source_label('valid')}, test: {study.source_label('test')})")
+    finals = [(f"final {title.lower()} {study.objective if m == 'valid' else study.test_metric}"
+               f" ({study.source_label(m)})",
                {a: v for a, (_, v) in final_values(study, m).items()}) for m, title in METRICS]
     w.figure(plot_final(finals, fdir / f"final_{slug}", rng=study_rng(seed, study, "jitter"),
                         formats=w.formats, suptitle=f"{study.label}: final values per run"),
@@ -155,6 +170,13 @@ def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
     w.figure(plot_ranks(rank_panels, fdir / f"ranks_{slug}", formats=w.formats,
                         suptitle=f"{study.label}: average rank of validation regret"),
              f"{study.label}: average rank over time (validation, shared seeds)")
+
+
+def _fmt1(v: np.ndarray) -> str:
+    """Mean of ``v`` with one decimal ("–" when it holds no number)."""
+    ok = np.asarray(v, float)
+    ok = ok[~np.isnan(ok)]
+    return f"{ok.mean():.1f}" if ok.size else "–"
 
 
 def _cd_figure(w: _Writer, name: str, res: Any, title: str) -> None:
@@ -177,6 +199,11 @@ def _search_text(spec: dict[str, Any]) -> str:
         return ""
     parts = [f"{k.replace('_', ' ')} `{search[k]}`" for k in
              ("cost", "repeats", "budget_crossing", "protocol") if search.get(k) is not None]
+    if search.get("repeats") is not None:
+        parts[parts.index(f"repeats `{search['repeats']}`")] += (
+            " (a re-queried cell is paid again)" if search["repeats"] == "charge"
+            else " (a re-queried cell is answered from the first query, free)"
+            if search["repeats"] == "cache" else "")
     rb = search.get("report_benchmark")
     if isinstance(rb, dict):
         parts.append(f"reported on `{rb.get('name')}` (data sha256 "
@@ -206,8 +233,19 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
               or "not recorded"),
           f"- versions recorded by the study: `{json.dumps(spec.get('versions') or {})}`",
           f"- results sha256 (study.json, manifests and records read): `{study.data_sha256}`",
-          f"- runs used: {sum(r.n for r in study.runs.values())}; skipped: "
-          f"{len(study.skipped)}", "")
+          f"- runs in the numbers: {study.completeness.text()}; left out in all: "
+          f"{len(study.skipped)} (see Completeness)",
+          f"- values reported: validation {study.source_label('valid')}, test "
+          f"{study.source_label('test')} (see the final table's note)",
+          "- distinct cells per run (mean): " + ", ".join(
+              f"{a} {_fmt1(r.distinct_cells)}" for a, r in study.runs.items()), "")
+    if study.completeness.partial:
+        w.add(f"> **PARTIAL: {study.completeness.text()}.** Every number of this study is over "
+              f"the runs that are there.", "")
+    stopped = sum(int(np.sum(r.stopped)) for r in study.runs.values())
+    if stopped:
+        w.add(f"> Note: {stopped} runs stopped before the evaluation that would have crossed "
+              f"the time budget (budget crossing `drop`).", "")
     for n in study.notes:
         w.add(f"> Note: {n}", "")
     if not study.runs:
@@ -217,18 +255,15 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
     if len(study.runs) >= 2:
         w.table(pairwise_table(study, bootstrap_seed=seed, n_boot=max(200, n_boot // 2)),
                 f"pairwise_{slug}")
-        results = []
-        for metric, title in METRICS:
-            _, mat = shared_matrix(final_values(study, metric))
-            results.append((f"final {title.lower()}",
-                            rank_result(mat, list(study.runs),
-                                        maximize=study.maximizes(metric))))
-        w.table(rank_table(results, f"Average ranks on {study.label}"), f"ranks_{slug}")
+        results = within_study_ranks(study)
+        w.table(rank_table(results, f"Average ranks on {study.label}",
+                           note=partial_note(study)), f"ranks_{slug}")
     if figures:
         _study_figures(w, study, seed, n_boot)
         if len(study.runs) >= 2:
             _cd_figure(w, slug, results[0][1],
-                       f"{study.label}, final validation ({results[0][1].n_blocks} seeds)")
+                       f"{study.label}, final validation, {study.source_label('valid')} "
+                       f"({results[0][1].n_blocks} seeds)")
     t = transfer_table(study, studies)
     if t is not None:
         w.table(t, f"transfer_{slug}")
@@ -238,24 +273,27 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
 
 
 def _across(w: _Writer, studies: Sequence[Study], figures: bool) -> None:
-    """Ranks, Friedman and CD over (study, seed) blocks, for the methods every study has."""
-    common = [a for a in studies[0].runs if all(a in s.runs for s in studies)]
-    if len(studies) < 2 or len(common) < 2:
+    """Ranks, Friedman and CD with one block per study (Demšar 2006), for the methods every
+    study has."""
+    got = across_studies_ranks(studies, "valid")
+    if got is None:
         return
-    blocks = []
-    for s in studies:
-        fv = final_values(s, "valid")
-        _, mat = shared_matrix({a: fv[a] for a in common})
-        blocks.append(mat if s.maximize else -mat)
-    res = rank_result(np.concatenate(blocks), common, maximize=True)
-    w.add("## Across studies", "",
-          f"Blocks are (study, seed) pairs over the seeds all {len(common)} common methods share "
-          f"within each study; values are the final validation values (ranks are scale-free, "
-          f"so studies are comparable).", "")
+    common, res = got
+    sources = "; ".join(f"{s.label}: {s.source_label('valid')}" for s in studies)
+    text = (f"One block per study (Demšar 2006): each of the {len(common)} common methods' mean "
+            f"final validation value over the seeds they all share in that study ({sources}), "
+            f"ranked within the study; N = {res.n_blocks} studies. Seeds are not pooled across "
+            f"studies: (study, seed) pairs are not independent blocks, and counting them would "
+            f"inflate N and shrink the critical difference. ")
+    partial = [s.label for s in studies if s.completeness.partial]
+    if partial:
+        text = f"PARTIAL studies: {', '.join(partial)}. " + text
+    w.add("## Across studies", "")
     w.table(rank_table([("final validation, all studies", res)],
-                       "Average ranks across studies"), "ranks_all")
+                       "Average ranks across studies", note=text), "ranks_all")
     if figures:
-        _cd_figure(w, "all", res, f"all studies, final validation ({res.n_blocks} blocks)")
+        _cd_figure(w, "all", res, f"all studies, final validation (N = {res.n_blocks} "
+                                  f"studies)")
 
 
 def build_report(directory: str | Path, out: str | Path | None = None, *,
@@ -264,6 +302,14 @@ def build_report(directory: str | Path, out: str | Path | None = None, *,
     """Write ``OUT/report.md`` with every table (also as ``tables/*.md|tex|csv``) and figure
     (``figures/*.png|pdf``), the commands and versions that produced them and the data
     checksums, plus ``OUT/summary.csv``.  Returns the path of ``report.md``.
+
+    What it reports: per metric the final incumbent's held-out value (the mean over its
+    recorded training runs that did not select it) when the study recorded one, with the seed
+    mean incl. the selecting run beside it, else the seed mean; every table says which.  The
+    Completeness section lists every planned run (``study.json`` algorithms × seeds) that is
+    missing, altered (files that disagree with the manifest's ``records_sha256``, final values
+    or incumbent), unfinished or incomparable; when any is, the report opens with "PARTIAL
+    RESULTS: k of n planned runs" and every table note of that study repeats it.
 
     Args:
         directory: a study folder or a parent folder of several studies.
@@ -310,18 +356,31 @@ def build_report(directory: str | Path, out: str | Path | None = None, *,
     w.add("Benchmark data sha256: " + ", ".join(f"`{d}`" for d in data_shas) + ".", "")
     if fig_note:
         w.add(f"> {fig_note}", "")
+    partial = [s for s in studies if s.completeness.partial]
+    if partial:
+        planned_studies = [s.completeness for s in studies if s.planned is not None]
+        used = sum(c.used for c in planned_studies)
+        planned = sum(c.planned or 0 for c in planned_studies)
+        w.add(f"> **PARTIAL RESULTS: {used} of {planned} planned runs are in the numbers.** "
+              + " ".join(f"{s.label}: {s.completeness.text()}." for s in partial)
+              + " Every run left out is listed under Completeness.", "")
     w.add("Conventions: the incumbent of a run is the best configuration by the validation "
-          "objective the optimizer observed; tables report its seed-mean validation and test "
-          "values. Regret is measured against the benchmark's true optimum (never against the "
-          "best method) and normalised by |optimum|. Runs that failed, are still running, are "
-          "corrupt or were run with another configuration than their study's are listed below "
-          "and enter no number.", "")
+          "objective the optimizer observed. Tables report, per metric, its held-out value "
+          "(\"held-out seeds\": the mean over its recorded training runs that did not select "
+          "it, free of the winner's curse) when the study recorded one, with its seed mean "
+          "incl. the selecting run (inflated by the winner's curse) beside it; a study without "
+          "held-out values reports the seed mean and says so. Column headers and notes say "
+          "which. Regret is measured against the benchmark's true optimum (never against the "
+          "best method) and normalised by |optimum|. Runs that are missing, altered, "
+          "unfinished, or were run with another configuration than their study's are listed "
+          "under Completeness and enter no number.", "")
+    w.add("## Completeness", "")
+    w.table(completeness_table(studies), "completeness")
     skipped = skipped_table(studies)
-    w.add("## Skipped runs", "")
     if skipped.rows:
         w.table(skipped, "skipped")
     else:
-        w.add("None: every run found was used.", "")
+        w.add("Every planned run is in the numbers; no other run was found.", "")
     w.add("## Main table", "")
     w.table(nb201_table(studies), "main")
     for s in studies:
@@ -331,7 +390,8 @@ def build_report(directory: str | Path, out: str | Path | None = None, *,
     w.table(compute_table(studies), "compute")
     summary = summary_frame(studies)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.10g")
-    w.add("## Files", "", "`summary.csv` (one row per study and algorithm), `tables/` "
+    w.add("## Files", "", "`summary.csv` (one row per study and algorithm: runs, planned, the "
+          "reported values and the seed means, distinct cells), `tables/` "
           "(Markdown, LaTeX booktabs, CSV), `figures/` (" + (", ".join(w.formats) or "none")
           + f"). Built in {time.perf_counter() - t0:.1f} s.", "")
     report = out / "report.md"

@@ -11,8 +11,19 @@ owner of the layout::
 A parent folder may hold several studies (e.g. one per dataset); :func:`load_studies` finds
 them all.  Only finished runs whose configuration matches the study's (dataset, objective,
 test metric, fidelity, noise, budget, search settings, algorithm parameters, benchmark data)
-are loaded; every other run is listed in :attr:`Study.skipped` with the reason, and never
-enters a number.
+and whose files agree with their manifest (``records_sha256``, final values and incumbent)
+are loaded; every other run is listed in :attr:`Study.skipped` with the reason and its
+:attr:`Skipped.kind`, and never enters a number.  The study's plan (``study.json``
+``algorithms`` × ``seeds``) says which runs should be there: a planned run without a folder is
+listed too (kind ``"missing"``), and :attr:`Study.completeness` counts them all, so a report
+can say "99 of 100 planned runs".
+
+What is reported for an incumbent: the runner records its seed-mean values (``incumbent_valid``,
+``incumbent_test``: the mean over every recorded training run, including the one whose value
+selected it — the winner's curse inflates them) and its held-out values
+(``incumbent_valid_heldout``, ``incumbent_test_heldout``: the mean over the recorded runs that
+did not select it).  :meth:`Study.source` says, per metric, which one tables report: the held-out
+value when the study has any, else the seed mean.
 
 Directions (whether larger is better) are never guessed from a metric's name: they are read
 from the metrics ``study.json`` records, separately for the objective and the test metric;
@@ -45,8 +56,19 @@ from benchbench.trial import RECORD_FIELDS, RECORD_FIELDS_V1
 if TYPE_CHECKING:
     from benchbench.api import Metric
 
-__all__ = ["AlgorithmRuns", "Skipped", "Study", "StudyError", "find_study_dirs", "load_studies",
-           "load_study"]
+__all__ = ["HELDOUT", "SEED_MEAN", "SKIP_KINDS", "AlgorithmRuns", "Completeness", "Skipped",
+           "Study", "StudyError", "find_study_dirs", "load_studies", "load_study"]
+
+#: Value sources of an incumbent (see :meth:`Study.source`).
+HELDOUT = "heldout"
+SEED_MEAN = "seed_mean"
+_SOURCES = (HELDOUT, SEED_MEAN)
+#: Why a run is not in the numbers (:attr:`Skipped.kind`): ``missing`` (planned, but no run
+#: folder or no manifest), ``altered`` (its files do not agree with each other or with the
+#: manifest: records_sha256, final values or incumbent, a corrupt or truncated file),
+#: ``unfinished`` (still running, or failed), ``incomparable`` (another configuration than the
+#: study's), ``unplanned`` (an algorithm or seed the study did not plan).
+SKIP_KINDS = ("missing", "altered", "unfinished", "incomparable", "unplanned")
 
 #: Config keys that must agree between a run and its study (besides algorithm and seed).
 _SHARED_KEYS = ("benchmark", "dataset", "objective", "test_metric", "fidelity", "noise",
@@ -55,7 +77,8 @@ _SHARED_KEYS = ("benchmark", "dataset", "objective", "test_metric", "fidelity", 
 _SEARCH_KEYS = ("cost", "repeats", "budget_crossing", "allow_test_objective", "protocol")
 #: Columns the loader parses (as float64; empty fields are NaN).
 _NUMERIC = ("eval", "arch_index", "fidelity", "objective", "cost_s", "sim_time_s",
-            "incumbent_index", "incumbent_valid", "incumbent_test")
+            "incumbent_index", "incumbent_valid", "incumbent_test", "incumbent_valid_heldout",
+            "incumbent_test_heldout")
 #: Column dtypes of :meth:`Study.records` (ints that may be empty are nullable ``Int64``).
 _RECORD_DTYPES: dict[str, str] = {
     "eval": "int64", "arch_id": "str", "arch_index": "Int64", "fidelity": "int64",
@@ -77,16 +100,55 @@ class Skipped:
     """A run (or file) left out of every number, and why.
 
     Attributes:
-        path: the run folder relative to the study folder (POSIX).
+        path: the run folder relative to the study folder (POSIX); for a missing run, where
+            its folder should be.
         algorithm: its algorithm label (folder name).
         seed: its seed from the folder name (``None`` if the name is not ``seed-N``).
         reason: one line saying why it was left out.
+        kind: one of :data:`SKIP_KINDS`.
     """
 
     path: str
     algorithm: str | None
     seed: int | None
     reason: str
+    kind: str = "altered"
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Which of a study's planned runs are in its numbers.
+
+    Attributes:
+        planned: the number of planned runs (``study.json`` ``algorithms`` × ``seeds``);
+            ``None`` when the study records no plan (no ``study.json``, or no seeds in it).
+        used: runs loaded (every loaded run is a planned one when there is a plan).
+        missing / altered / unfinished / incomparable / unplanned: the runs left out, by
+            :attr:`Skipped.kind`.
+    """
+
+    planned: int | None
+    used: int
+    missing: tuple[Skipped, ...] = ()
+    altered: tuple[Skipped, ...] = ()
+    unfinished: tuple[Skipped, ...] = ()
+    incomparable: tuple[Skipped, ...] = ()
+    unplanned: tuple[Skipped, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """Whether fewer runs are in the numbers than were planned."""
+        return self.planned is not None and self.used < self.planned
+
+    def text(self) -> str:
+        """One line, e.g. "99 of 100 planned runs (1 missing, 0 altered, 0 unfinished,
+        0 incomparable)", or "24 runs (no plan recorded: completeness unknown)"."""
+        if self.planned is None:
+            return (f"{self.used} runs (the study records no plan of algorithms × seeds: "
+                    f"completeness unknown)")
+        return (f"{self.used} of {self.planned} planned runs ({len(self.missing)} missing, "
+                f"{len(self.altered)} altered, {len(self.unfinished)} unfinished, "
+                f"{len(self.incomparable)} incomparable)")
 
 
 @dataclass(frozen=True)
@@ -95,8 +157,11 @@ class AlgorithmRuns:
 
     ``n`` runs, padded to ``L`` = the longest run's number of evaluations; entries past a run's
     end are NaN (a run's value after its end is its final value: see :mod:`results._aggregate`).
-    Values are seed means (not the one recorded training run the optimizer saw) on the
-    study's report benchmark at its :attr:`Study.report_fidelity`.
+    Values are on the study's report benchmark at its :attr:`Study.report_fidelity`: seed
+    means (``valid``, ``test``: over every recorded training run of the incumbent, including
+    the one whose value selected it) and held-out means (``valid_heldout``, ``test_heldout``:
+    over the recorded runs that did not select it; NaN when there are none).  :meth:`values`
+    and :meth:`final` pick one by source (:data:`HELDOUT` or :data:`SEED_MEAN`).
 
     Attributes:
         algorithm: name as in the study.
@@ -116,6 +181,15 @@ class AlgorithmRuns:
             is used.
         enumerable: whether every record of these runs has an ``arch_index`` (the space is
             enumerable); see :attr:`incumbent_key`.
+        valid_heldout: ``(n, L)`` incumbent's held-out objective value after each evaluation
+            (NaN where not recorded: runs written before it existed, seed-mean noise, a cell
+            with one recorded seed).
+        test_heldout: ``(n, L)`` the same for the test metric.
+        distinct_cells: ``(n,)`` distinct cells each run evaluated (``manifest.result
+            ["distinct_cells"]``; NaN when not recorded).
+        stopped: ``(n,)`` bool, whether the run stopped before an evaluation that would have
+            crossed the time budget (``manifest.result["stopped"]``, budget crossing
+            ``drop``).
     """
 
     algorithm: str
@@ -130,10 +204,40 @@ class AlgorithmRuns:
     transfer: tuple[Mapping[str, Mapping[str, float]], ...] = ()
     incumbent_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.str_))
     enumerable: bool = True
+    valid_heldout: np.ndarray | None = None
+    test_heldout: np.ndarray | None = None
+    distinct_cells: np.ndarray | None = None
+    stopped: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        # not recorded: NaN of the seed-mean arrays' shape (and NaN cells, no stop)
+        for name, like in (("valid_heldout", self.valid), ("test_heldout", self.test)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(np.shape(like), np.nan))
+        if self.distinct_cells is None:
+            object.__setattr__(self, "distinct_cells", np.full(self.seeds.size, np.nan))
+        if self.stopped is None:
+            object.__setattr__(self, "stopped", np.zeros(self.seeds.size, dtype=bool))
 
     @property
     def n(self) -> int:
         return int(self.seeds.size)
+
+    def values(self, metric: str, source: str) -> np.ndarray:
+        """``(n, L)`` the incumbent's ``metric`` (``"valid"`` or ``"test"``) after each
+        evaluation, from ``source`` (:data:`HELDOUT` or :data:`SEED_MEAN`)."""
+        if metric not in ("valid", "test"):
+            raise ValueError(f"metric must be 'valid' or 'test', got {metric!r}")
+        if source not in _SOURCES:
+            raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
+        a = (self.valid if metric == "valid" else self.test) if source == SEED_MEAN else (
+            self.valid_heldout if metric == "valid" else self.test_heldout)
+        assert a is not None
+        return a
+
+    def final(self, metric: str, source: str) -> np.ndarray:
+        """``(n,)`` the final incumbent's ``metric`` from ``source`` (see :meth:`values`)."""
+        return self._last(self.values(metric, source))
 
     @property
     def incumbent_key(self) -> np.ndarray:
@@ -157,6 +261,16 @@ class AlgorithmRuns:
     def final_test(self) -> np.ndarray:
         """``(n,)`` final incumbent's seed-mean test value."""
         return self._last(self.test)
+
+    @property
+    def final_valid_heldout(self) -> np.ndarray:
+        """``(n,)`` final incumbent's held-out validation value (NaN where not recorded)."""
+        return self.final("valid", HELDOUT)
+
+    @property
+    def final_test_heldout(self) -> np.ndarray:
+        """``(n,)`` final incumbent's held-out test value (NaN where not recorded)."""
+        return self.final("test", HELDOUT)
 
     @property
     def final_sim_time_s(self) -> np.ndarray:
@@ -194,6 +308,8 @@ class Study:
             own recorded direction, not the objective's).
         enumerable: whether every loaded record has an ``arch_index`` (the space is
             enumerable); incumbents are keyed by index then, by id otherwise.
+        planned: the planned runs, ``(algorithm, seed)`` for every algorithm × seed of
+            ``study.json``; ``None`` when it records no plan.
     """
 
     path: Path
@@ -207,6 +323,7 @@ class Study:
     elapsed_s: float = math.nan
     maximize_test: bool = True
     enumerable: bool = True
+    planned: tuple[tuple[str, int], ...] | None = None
     _files: dict[str, tuple[_Loaded, ...]] = field(default_factory=dict, repr=False,
                                                    compare=False)
 
@@ -258,6 +375,71 @@ class Study:
         if metric not in ("valid", "test"):
             raise ValueError(f"metric must be 'valid' or 'test', got {metric!r}")
         return self.maximize if metric == "valid" else self.maximize_test
+
+    # ------------------------------------------------------------- what is reported
+    def has_heldout(self, metric: str) -> bool:
+        """Whether any loaded record holds a held-out value of ``metric`` (``"valid"`` or
+        ``"test"``)."""
+        self.maximizes(metric)  # validates the name
+        return any(bool(np.any(~np.isnan(r.values(metric, HELDOUT))))
+                   for r in self.runs.values())
+
+    def source(self, metric: str) -> str:
+        """Which value tables report for ``metric``: :data:`HELDOUT` (the mean over the
+        incumbent's recorded runs that did not select it, free of the winner's curse) when the
+        study has any held-out value of it, else :data:`SEED_MEAN`."""
+        return HELDOUT if self.has_heldout(metric) else SEED_MEAN
+
+    def source_label(self, metric: str, source: str | None = None) -> str:
+        """What a column of ``metric`` from ``source`` (default :meth:`source`) holds, in
+        words: "held-out seeds", "seed mean incl. selecting run", or (noise ``mean``: the
+        optimizer saw the seed mean itself) "seed mean (seen by the optimizer)"."""
+        source = self.source(metric) if source is None else source
+        if source == HELDOUT:
+            return "held-out seeds"
+        if source != SEED_MEAN:
+            raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
+        if self.spec.get("noise") == "mean":
+            return "seed mean (seen by the optimizer)"
+        return "seed mean incl. selecting run"
+
+    # ------------------------------------------------------------------ completeness
+    def _kind(self, kind: str) -> tuple[Skipped, ...]:
+        return tuple(k for k in self.skipped if k.kind == kind)
+
+    @property
+    def missing(self) -> tuple[Skipped, ...]:
+        """Planned runs with no run folder or no manifest."""
+        return self._kind("missing")
+
+    @property
+    def altered(self) -> tuple[Skipped, ...]:
+        """Runs whose files do not agree with their manifest (records_sha256, final values,
+        incumbent) or are corrupt."""
+        return self._kind("altered")
+
+    @property
+    def unfinished(self) -> tuple[Skipped, ...]:
+        """Runs still running, or failed."""
+        return self._kind("unfinished")
+
+    @property
+    def incomparable(self) -> tuple[Skipped, ...]:
+        """Runs made with another configuration than the study's."""
+        return self._kind("incomparable")
+
+    @property
+    def completeness(self) -> Completeness:
+        """How many planned runs are in the numbers, and why the others are not."""
+        return Completeness(None if self.planned is None else len(self.planned),
+                            sum(r.n for r in self.runs.values()), self.missing, self.altered,
+                            self.unfinished, self.incomparable, self._kind("unplanned"))
+
+    def planned_runs(self, algorithm: str) -> int | None:
+        """How many runs of ``algorithm`` the study planned (``None``: no plan recorded)."""
+        if self.planned is None:
+            return None
+        return sum(1 for a, _ in self.planned if a == algorithm)
 
     def metric_info(self, which: str = "objective") -> Metric | None:
         """The recorded :class:`~benchbench.api.Metric` (split, direction, unit) of the
@@ -343,11 +525,14 @@ class Study:
     def summary(self) -> pd.DataFrame:
         """The per-algorithm summary that :func:`results.write_summary` writes, for this study.
 
-        One row per algorithm: ``study`` (:attr:`label`), ``algorithm``, ``runs`` (loaded
-        runs); ``valid_mean`` / ``valid_std`` (ddof 1) / ``valid_median`` of the final
-        incumbent's seed-mean objective value (:attr:`objective`, validation split) and
-        ``test_mean`` / ``test_std`` / ``test_median`` of its seed-mean test-metric value
-        (:attr:`test_metric`, test split), all at :attr:`report_fidelity`, NaNs left out.
+        One row per algorithm (columns :data:`results.SUMMARY_COLUMNS`): ``study``
+        (:attr:`label`), ``algorithm``, ``runs`` (loaded runs), ``planned`` (planned runs);
+        ``valid_values`` (what ``valid_*`` holds: :meth:`source_label`), ``valid_n``,
+        ``valid_mean`` / ``valid_std`` (ddof 1) / ``valid_median`` of the final incumbent's
+        reported objective value (:attr:`objective`, validation split: held-out seeds when the
+        study has them, see :meth:`source`) and ``valid_seedmean_*`` of its seed mean incl.
+        the selecting run; the same ``test_*`` for the test metric (:attr:`test_metric`, test
+        split); ``distinct_cells_mean``.  All at :attr:`report_fidelity`, NaNs left out.
         """
         from results._analysis import summary_frame
 
@@ -424,8 +609,8 @@ class _Candidate:
     def seed(self) -> int | None:
         return self.run.seed
 
-    def skip(self, reason: str) -> Skipped:
-        return Skipped(self.run.rel, self.run.label, self.run.seed, reason)
+    def skip(self, reason: str, kind: str = "altered") -> Skipped:
+        return Skipped(self.run.rel, self.run.label, self.run.seed, reason, kind)
 
 
 def _read_manifests(store: StudyStore, runs: Iterable[RunFiles], hasher: Any,
@@ -435,16 +620,17 @@ def _read_manifests(store: StudyStore, runs: Iterable[RunFiles], hasher: Any,
         try:
             raw, manifest = store.read_manifest(run)
         except StoreError as e:
-            skipped.append(Skipped(run.rel, run.label, run.seed, str(e)))
+            kind = "missing" if not run.manifest.is_file() else "altered"
+            skipped.append(Skipped(run.rel, run.label, run.seed, str(e), kind))
             continue
         c = _Candidate(run, manifest)
         status = manifest.get("status")
         if status == "running":
-            skipped.append(c.skip("still running (status 'running')"))
+            skipped.append(c.skip("still running (status 'running')", "unfinished"))
             continue
         if status == "failed":
             err = str(manifest.get("error") or "no error message").strip().splitlines()
-            skipped.append(c.skip(f"failed: {err[-1] if err else ''}"[:300]))
+            skipped.append(c.skip(f"failed: {err[-1] if err else ''}"[:300], "unfinished"))
             continue
         if status != "done":
             skipped.append(c.skip(f"unknown status {status!r} (allowed: 'running', 'failed', "
@@ -513,31 +699,34 @@ def _same(a: Any, b: Any) -> bool:
                             and math.isnan(a) and math.isnan(b))
 
 
-def _config_mismatch(c: _Candidate, ref: Mapping[str, Any],
-                     params: Mapping[str, Any], seeds: set[int] | None) -> str | None:
+def _config_mismatch(c: _Candidate, ref: Mapping[str, Any], params: Mapping[str, Any],
+                     seeds: set[int] | None) -> tuple[str, str] | None:
+    """(reason, kind) why run ``c`` does not belong to the study, or None."""
     cfg = c.manifest.get("config") or {}
     label = cfg.get("label", cfg.get("algorithm"))
     if label not in (None, c.algorithm):
-        return f"manifest label {label!r} != folder name {c.algorithm!r}"
+        return f"manifest label {label!r} != folder name {c.algorithm!r}", "altered"
     if c.seed is None or (cfg.get("seed") is not None and cfg.get("seed") != c.seed):
-        return f"run seed {cfg.get('seed')!r} does not match folder name"
+        return f"run seed {cfg.get('seed')!r} does not match folder name", "altered"
     if seeds is not None and c.seed not in seeds:
-        return f"seed {c.seed} is not among the study's seeds"
+        return f"seed {c.seed} is not among the study's seeds", "unplanned"
     if c.algorithm not in params:
-        return f"algorithm {c.algorithm!r} is not among the study's algorithms {sorted(params)}"
+        return (f"algorithm {c.algorithm!r} is not among the study's algorithms "
+                f"{sorted(params)}", "unplanned")
     run = _run_shared(c.manifest)
     for k, want in ref.items():
         if want is None and k in ("benchmark", "data_sha256"):
             continue
         if not _same(run.get(k), want):
-            return f"incomparable: {k} {run.get(k)!r} != study's {want!r}"
+            return f"incomparable: {k} {run.get(k)!r} != study's {want!r}", "incomparable"
     want = dict(params[c.algorithm])
     name = want.pop("algorithm", c.algorithm)
     if cfg.get("algorithm") not in (None, name):
-        return f"incomparable: algorithm {cfg.get('algorithm')!r} != study's {name!r}"
+        return (f"incomparable: algorithm {cfg.get('algorithm')!r} != study's {name!r}",
+                "incomparable")
     got = cfg.get("params") or {}
     if got != want:
-        return f"incomparable: params {got!r} != study's {want!r}"
+        return f"incomparable: params {got!r} != study's {want!r}", "incomparable"
     return None
 
 
@@ -622,13 +811,16 @@ _Records = dict[str, np.ndarray]
 
 
 def _parse(body: bytes, fields: tuple[str, ...]) -> _Records:
-    """The numeric columns of records.csv rows (no header) as float64 arrays."""
+    """The numeric columns of records.csv rows (no header) as float64 arrays (a column the
+    layout lacks, e.g. the held-out values of 0.1 runs, is NaN)."""
     if not body:
         return {k: np.empty(0) for k in _NUMERIC}
+    cols = [k for k in _NUMERIC if k in fields]
     df = pd.read_csv(io.BytesIO(body), header=None, names=list(fields),
-                     usecols=list(_NUMERIC), dtype=dict.fromkeys(_NUMERIC, "float64"),
+                     usecols=cols, dtype=dict.fromkeys(cols, "float64"),
                      engine="c", na_filter=True)
-    return {k: df[k].to_numpy() for k in _NUMERIC}
+    n = len(df)
+    return {k: df[k].to_numpy() if k in fields else np.full(n, np.nan) for k in _NUMERIC}
 
 
 def _same_float(a: float, b: Any) -> bool:
@@ -669,7 +861,9 @@ def _check_run(rec: _Records, c: _Candidate) -> str | None:
     t = rec["sim_time_s"]
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
         return "corrupt records.csv: sim_time_s is not a finite non-decreasing clock"
-    for col, key in (("incumbent_valid", "final_valid"), ("incumbent_test", "final_test")):
+    for col, key in (("incumbent_valid", "final_valid"), ("incumbent_test", "final_test"),
+                     ("incumbent_valid_heldout", "final_valid_heldout"),
+                     ("incumbent_test_heldout", "final_test_heldout")):
         last, want = float(rec[col][-1]), result.get(key)
         if want is not None and not _same_float(last, want):
             return f"corrupt records.csv: final {col} {last!r} != manifest {key} {want!r}"
@@ -732,8 +926,9 @@ def _stack(alg: str, params: Mapping[str, Any],
     n = len(runs)
     lens = np.array([len(rec["eval"]) for _, rec in runs], dtype=np.int64)
     width = int(lens.max()) if n else 0
-    arrays = {k: np.full((n, width), np.nan) for k in ("incumbent_valid", "incumbent_test",
-                                                          "sim_time_s")}
+    arrays = {k: np.full((n, width), np.nan) for k in (
+        "incumbent_valid", "incumbent_test", "sim_time_s", "incumbent_valid_heldout",
+        "incumbent_test_heldout")}
     for i, (_, rec) in enumerate(runs):
         for k, a in arrays.items():
             a[i, :lens[i]] = rec[k]
@@ -745,9 +940,15 @@ def _stack(alg: str, params: Mapping[str, Any],
                      for c, _ in runs)
     ids = np.array([c.final_id or "" for c, _ in runs], dtype=np.str_)
     enumerable = all(bool(np.isfinite(rec["arch_index"]).all()) for _, rec in runs)
+    results = [c.manifest.get("result") or {} for c, _ in runs]
+    distinct = np.array([math.nan if r.get("distinct_cells") is None
+                         else float(r["distinct_cells"]) for r in results])
+    stopped = np.array([bool(r.get("stopped")) for r in results], dtype=bool)
     return AlgorithmRuns(alg, dict(params), np.array([c.seed for c, _ in runs], np.int64), lens,
                          arrays["incumbent_valid"], arrays["incumbent_test"],
-                         arrays["sim_time_s"], inc, wall, transfer, ids, enumerable)
+                         arrays["sim_time_s"], inc, wall, transfer, ids, enumerable,
+                         arrays["incumbent_valid_heldout"], arrays["incumbent_test_heldout"],
+                         distinct, stopped)
 
 
 def _rebuilt_spec(ref: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -793,7 +994,7 @@ def load_study(path: str | Path) -> Study:
     for c in cands:
         why = _config_mismatch(c, ref, params, seeds)
         if why:
-            skipped.append(c.skip(why))
+            skipped.append(c.skip(*why))
         else:
             ok.append(c)
     objective, test_metric = spec.get("objective"), spec.get("test_metric")
@@ -823,12 +1024,26 @@ def load_study(path: str | Path) -> Study:
     for a in order:
         if a not in runs and a in params:
             notes.append(f"algorithm {a!r} has no usable run")
+    planned = None
+    if has_spec and seeds is not None and params:
+        planned = tuple((a, s) for a in params for s in sorted(seeds))
+        found = {(r.label, r.seed) for r in run_files}
+        plan = set(planned)
+        skipped[:] = [k if k.kind != "missing" or (k.algorithm, k.seed) in plan
+                      else Skipped(k.path, k.algorithm, k.seed, k.reason, "unplanned")
+                      for k in skipped]
+        for a, s in planned:
+            if (a, s) not in found:
+                skipped.append(Skipped(f"runs/{a}/seed-{s:06d}", a, s,
+                                       "planned in study.json, but there is no run folder",
+                                       "missing"))
     skipped.sort(key=lambda s: s.path)
     return Study(path=path, spec=spec, runs=runs, skipped=skipped, maximize=maximize,
                  data_sha256=hasher.hexdigest(), label=str(spec.get("dataset") or path.name),
                  notes=notes, elapsed_s=_elapsed([c.manifest for c, _ in parsed]),
                  maximize_test=maximize_test,
-                 enumerable=all(r.enumerable for r in runs.values()), _files=files)
+                 enumerable=all(r.enumerable for r in runs.values()), planned=planned,
+                 _files=files)
 
 
 def _elapsed(manifests: list[dict[str, Any]]) -> float:

@@ -53,6 +53,9 @@ def test_loads_every_run_of_the_real_runner(parent: Path) -> None:
     assert s.skipped == [] and list(s.runs) == list(ALGS)
     assert s.optimum() == pytest.approx(C10V_BEST_VALID)
     assert s.maximize
+    # the flat NB201 export has per-seed validation values but one test value per cell: the
+    # validation values are reported held out, the test values as seed means
+    assert (s.source("valid"), s.source("test")) == ("heldout", "seed_mean")
     for alg, r in s.runs.items():
         np.testing.assert_array_equal(r.seeds, SEEDS)
         np.testing.assert_array_equal(r.n_evals, 40)
@@ -61,12 +64,19 @@ def test_loads_every_run_of_the_real_runner(parent: Path) -> None:
                             "manifest.json").read_text())
             assert r.final_valid[i] == m["result"]["final_valid"]
             assert r.final_test[i] == m["result"]["final_test"]
+            assert r.final_valid_heldout[i] == m["result"]["final_valid_heldout"]
+            assert math.isnan(r.final_test_heldout[i])
+            assert math.isnan(m["result"]["final_test_heldout"])
             assert r.final_sim_time_s[i] == pytest.approx(m["result"]["sim_time_s"])
     c = results.anytime(s, metric="valid", axis="evals")
+    assert c.source == "heldout"
     np.testing.assert_array_equal(c.grid, np.arange(1, 41))
+    np.testing.assert_array_equal(c.values["re"][:, -1], s.runs["re"].final_valid_heldout)
+    c = results.anytime(s, metric="valid", axis="evals", source="seed_mean")
     np.testing.assert_array_equal(c.values["re"][:, -1], s.runs["re"].final_valid)
-    # regret is against the benchmark's optimum, so it is >= 0 everywhere and > 0 for the
-    # best method's mean (it did not find the optimum on every seed)
+    # regret of the seed mean is against the benchmark's optimum (the best seed mean), so it
+    # is >= 0 everywhere and > 0 for the best method's mean (it did not find the optimum on
+    # every seed)
     reg = c.to_regret(s.optimum(), maximize=True, normalised=False)
     assert all(np.all(v >= -1e-9) for v in reg.values.values())
     assert min(float(v[:, -1].mean()) for v in reg.values.values()) > 0
@@ -134,7 +144,14 @@ def test_bad_runs_are_skipped_with_reasons(parent: Path, tmp_path: Path) -> None
     keep = np.isin(clean.runs["rs"].seeds, s.runs["rs"].seeds)
     np.testing.assert_array_equal(s.runs["rs"].final_test, clean.runs["rs"].final_test[keep])
 
-    df = results.write_summary(d)
+    kinds = {(k.algorithm, k.seed): k.kind for k in s.skipped}
+    assert kinds == {("rs", 1): "unfinished", ("re", 2): "unfinished", ("ls", 5): "incomparable",
+                     ("ls", 3): "altered", ("rs", 4): "altered", ("re", 6): "altered",
+                     ("re", 9): "unplanned"}  # seed 9 is not among the study's seeds
+    assert s.completeness.text() == ("18 of 24 planned runs (0 missing, 3 altered, "
+                                     "2 unfinished, 1 incomparable)")
+    with pytest.warns(results.PartialResultsWarning, match="18 of 24 planned runs"):
+        df = results.write_summary(d)
     assert df.set_index("algorithm")["runs"].to_dict() == {"rs": 6, "re": 6, "ls": 6}
     report = results.build_report(d, tmp_path / "rep", formats=()).read_text()
     for text in ("failed: RuntimeError: out of memory", "still running",
@@ -147,17 +164,26 @@ def test_bad_runs_are_skipped_with_reasons(parent: Path, tmp_path: Path) -> None
 def test_summary_csv(parent: Path) -> None:
     df = results.write_summary(parent / "c10v")
     on_disk = pd.read_csv(parent / "c10v" / "summary.csv")
-    assert list(on_disk.columns) == ["study", "algorithm", "runs", "valid_mean", "valid_std",
-                                     "valid_median", "test_mean", "test_std", "test_median"]
+    assert list(on_disk.columns) == results.SUMMARY_COLUMNS
     assert on_disk["algorithm"].tolist() == list(ALGS)
-    s = results.load_study(parent / "c10v")
     for _, row in on_disk.iterrows():
-        r = s.runs[row["algorithm"]]
-        assert row["runs"] == len(SEEDS)
-        assert row["valid_mean"] == pytest.approx(r.final_valid.mean(), rel=1e-9)
-        assert row["test_std"] == pytest.approx(r.final_test.std(ddof=1), rel=1e-9)
-        assert row["test_median"] == pytest.approx(np.median(r.final_test), rel=1e-9)
-    assert len(df) == len(ALGS)
+        # the manifests, read here without the loader
+        res = [json.loads((parent / "c10v" / "runs" / row["algorithm"] / f"seed-{k:06d}" /
+                           "manifest.json").read_text())["result"] for k in SEEDS]
+        held = np.array([m["final_valid_heldout"] for m in res])
+        test = np.array([m["final_test"] for m in res])
+        assert row["runs"] == row["planned"] == len(SEEDS)
+        assert row["valid_values"] == "held-out seeds" and row["valid_n"] == len(SEEDS)
+        assert row["valid_mean"] == pytest.approx(held.mean(), rel=1e-9)
+        assert row["valid_seedmean_mean"] == pytest.approx(
+            np.mean([m["final_valid"] for m in res]), rel=1e-9)
+        # no held-out test value in the flat export: the seed mean, and it says so
+        assert row["test_values"] == "seed mean incl. selecting run"
+        assert row["test_std"] == pytest.approx(test.std(ddof=1), rel=1e-9)
+        assert row["test_median"] == pytest.approx(np.median(test), rel=1e-9)
+        assert row["distinct_cells_mean"] == pytest.approx(
+            np.mean([m["distinct_cells"] for m in res]))
+    assert len(df) == len(ALGS) and df.attrs["partial"] == []
 
 
 def test_full_report_two_studies(parent: Path, tmp_path: Path) -> None:
@@ -231,15 +257,19 @@ def test_transfer_table_from_recorded_transfer(shared_data: Path, tmp_path: Path
     assert "Cross-dataset transfer: searched on cifar10-valid" in text
 
 
-def test_study_without_study_json_refuses_to_guess_directions(parent: Path,
-                                                               tmp_path: Path) -> None:
-    # the runner's manifests do not record metric directions: without study.json the reader
-    # cannot know whether larger is better, and says so instead of guessing from the name
+def test_study_without_study_json_reads_the_runner_manifests(parent: Path,
+                                                              tmp_path: Path) -> None:
+    # the runner's manifests record the metrics with their directions: without study.json the
+    # reader takes them from there and says so (a folder whose manifests do not record them is
+    # refused: test_results_store), and without a plan it cannot say whether runs are missing
     d = _copy(parent / "c10v", tmp_path)
     (d / "study.json").unlink()
-    with pytest.raises(results.StudyError, match="there is no study.json, and no run manifest "
-                                                 "records the direction of 'valid_acc'"):
-        results.load_study(d)
+    s = results.load_study(d)
+    assert (s.maximize, s.maximize_test) == (True, True)
+    assert any("'valid_acc' (maximised) is read from the run manifests" in n for n in s.notes)
+    assert s.planned is None and s.completeness.planned is None
+    assert not s.completeness.partial
+    assert "completeness unknown" in s.completeness.text()
     assert results.find_study_dirs(tmp_path) == [d]
     with pytest.raises(results.StudyError, match="no study found"):
         results.find_study_dirs(d / "runs" / "re")

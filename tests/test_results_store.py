@@ -114,16 +114,22 @@ def test_records_frame_matches_the_manifests(runner_study: Path) -> None:
 def test_summary_frame_matches_the_manifests(runner_study: Path) -> None:
     s = results.load_study(runner_study)
     summ = s.summary()
-    assert list(summ.columns) == ["study", "algorithm", "runs", "valid_mean", "valid_std",
-                                  "valid_median", "test_mean", "test_std", "test_median"]
+    assert list(summ.columns) == results.SUMMARY_COLUMNS
     assert summ["algorithm"].tolist() == list(ALGS)
     mans = _manifests(runner_study)
     for _, row in summ.iterrows():
-        valid = np.array([mans[(row["algorithm"], k)]["result"]["final_valid"] for k in SEEDS])
-        test = np.array([mans[(row["algorithm"], k)]["result"]["final_test"] for k in SEEDS])
+        res = [mans[(row["algorithm"], k)]["result"] for k in SEEDS]
+        held = np.array([m["final_valid_heldout"] for m in res])
+        valid = np.array([m["final_valid"] for m in res])
+        test = np.array([m["final_test"] for m in res])
         assert row["study"] == "cifar10-valid" and row["runs"] == len(SEEDS)
-        assert row["valid_mean"] == pytest.approx(valid.mean(), rel=1e-12)
-        assert row["valid_std"] == pytest.approx(valid.std(ddof=1), rel=1e-12)
+        # reported: held-out validation values; the seed mean beside them
+        assert row["valid_values"] == "held-out seeds"
+        assert row["valid_mean"] == pytest.approx(held.mean(), rel=1e-12)
+        assert row["valid_std"] == pytest.approx(held.std(ddof=1), rel=1e-12)
+        assert row["valid_seedmean_mean"] == pytest.approx(valid.mean(), rel=1e-12)
+        assert row["valid_seedmean_std"] == pytest.approx(valid.std(ddof=1), rel=1e-12)
+        assert row["test_values"] == "seed mean incl. selecting run"
         assert row["test_median"] == pytest.approx(np.median(test), rel=1e-12)
     pd.testing.assert_frame_equal(summ, results.write_summary(runner_study))
 
@@ -309,7 +315,9 @@ def test_records_of_both_layouts_in_one_folder(table: Table, tmp_path: Path) -> 
     spec["seeds"] = [0, 1, 7]
     (d / "study.json").write_text(json.dumps(spec))
     s = results.load_study(d)
-    assert s.skipped == [] and s.runs["random"].seeds.tolist() == [0, 1, 7]
+    assert s.runs["random"].seeds.tolist() == [0, 1, 7]
+    # the plan is algorithms × seeds: "local" was never run with seed 7
+    assert [(k.algorithm, k.seed, k.kind) for k in s.skipped] == [("local", 7, "missing")]
     df = s.records()
     _check_columns(df)
     assert df[["algorithm", "seed"]].drop_duplicates().values.tolist() == [
