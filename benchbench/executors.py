@@ -37,7 +37,7 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,7 @@ class Executor:
 
     def map_runs(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any], *, stop: threading.Event | None = None
-                 ) -> Iterator[RunOutcome]:
+                 ) -> Generator[RunOutcome, None, None]:
         """Run and store every configuration; yield ``(config, status, error)`` as each
         ends, ``status`` being ``"done"``, ``"failed"`` or :data:`LOST`.
 
@@ -187,7 +187,7 @@ class LocalExecutor(Executor):
 
     def map_runs(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any], *, stop: threading.Event | None = None
-                 ) -> Iterator[RunOutcome]:
+                 ) -> Generator[RunOutcome, None, None]:
         if not configs:
             return
         if self.workers == 1 or len(configs) == 1:
@@ -201,8 +201,8 @@ class LocalExecutor(Executor):
 
     def _pool(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
               bench_info: Mapping[str, Any], stop: threading.Event | None
-              ) -> Iterator[RunOutcome]:
-        ctx = mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+              ) -> Generator[RunOutcome, None, None]:
+        ctx: Any = mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
         args = (os.getpid(), pickle.dumps(bench), str(out), dict(bench_info))
         todo: deque[int] = deque(range(len(configs)))
         workers: list[_Worker] = []
@@ -336,7 +336,7 @@ class RayExecutor(Executor):
 
     def map_runs(self, bench: Benchmark | RunTarget, configs: Sequence[Any], out: Path,
                  bench_info: Mapping[str, Any], *, stop: threading.Event | None = None
-                 ) -> Iterator[RunOutcome]:
+                 ) -> Generator[RunOutcome, None, None]:
         try:
             import ray
         except ImportError:

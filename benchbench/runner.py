@@ -280,6 +280,8 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
         raise ValueError(f"max_evals must be an int >= 1, got {max_evals!r}")
     if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
         raise ValueError(f"max_seconds must be a finite number > 0, got {max_seconds!r}")
+    if not hasattr(seeds, "__len__"):  # a generator: read it once
+        seeds = list(seeds)
     if not seeds:
         raise ValueError("no seeds given")
     if not algorithms:
@@ -382,6 +384,8 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
     t0 = time.perf_counter()
     out = Path(out)
     store = StudyStore(out)
+    if not hasattr(seeds, "__len__"):  # a generator: read it once (planned, then recorded)
+        seeds = list(seeds)
     guard = InterruptGuard()
     result = StudyResult(out=out)
     try:

@@ -22,7 +22,7 @@ from benchbench.spaces.nb201 import OPS
 from benchbench.store import check_label
 
 MAX_SEED = 2**63 - 1
-SETTINGS = settings(max_examples=100, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
