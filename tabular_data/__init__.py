@@ -22,6 +22,8 @@ from tabular_data._builder import (
     build_status,
     build_table,
     make_spec,
+    network_metrics,
+    rewrite_network_metrics,
     train_shards,
 )
 from tabular_data._cells import incumbents_from_runs, read_cells
@@ -49,10 +51,12 @@ __all__ = [
     "list_tables",
     "make_spec",
     "nb201_metrics",
+    "network_metrics",
     "open_benchmark",
     "pooled_seed_std",
     "read_cells",
     "resolve_table",
+    "rewrite_network_metrics",
     "table_path",
     "train_shards",
     "validate_table",

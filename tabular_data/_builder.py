@@ -7,10 +7,18 @@
 Every functional-equivalence class of the space (NB201: 4,930 of the 15,625 cells,
 ``NB201Space().class_ids("functional")``) is trained once per seed on its *representative*,
 the class member with the smallest official index, with :class:`benchbench.nn.Trainer`;
-every member row of the table then holds the representative's run (the table's provenance
-says so).  Work is split into chunks of (cell, seed) tasks run by local processes (one torch
-thread each); each finished chunk is written atomically to ``<shards>/chunk-NNNNN.npz``, so
-an interrupted build resumes where it stopped when the same command is run again
+every member row of the table then holds the representative's trained values (accuracies,
+losses) and ``cost_s``, while ``params`` and ``flops`` are always the row's *own* network's
+(:func:`network_metrics`: ``count_params`` / ``count_flops`` of the row's cell with the build's
+network options; they need no training).  Members of a class compute the same function but
+need not have the same size: cell 4246 computes what its representative 118 does, yet its two
+convolutions into node 2 (which reaches the output only through a ``none`` edge) hold
+parameters.  The table's provenance says so.  :func:`rewrite_network_metrics` brings a table
+assembled before that (version without ``-asm2``) up to date without retraining.
+
+Work is split into chunks of (cell, seed) tasks run by local processes (one torch thread
+each); each finished chunk is written atomically to ``<shards>/chunk-NNNNN.npz``, so an
+interrupted build resumes where it stopped when the same command is run again
 (:func:`build_status` tells how far it is).  When every chunk is there, the shards are
 assembled into the table format (:mod:`tabular_data._format`), readable by
 :class:`~tabular_data.TabularBenchmark`.
@@ -39,14 +47,36 @@ from benchbench.protocols import TrainConfig, get_protocol
 from benchbench.spaces import EnumerableSpace, get_space
 from tabular_data._format import DatasetSpec, TableWriter
 
-__all__ = ["BuildSpec", "assemble_table", "build_status", "build_table", "make_spec",
-           "train_shards"]
+__all__ = ["NETWORK_METRICS", "BuildSpec", "assemble_table", "build_status", "build_table",
+           "make_spec", "network_metrics", "rewrite_network_metrics", "train_shards"]
 
 BUILD_FILE = "build.json"
 SESSIONS_FILE = "sessions.jsonl"
 FILLED_FROM = ("functional class representative: each class of "
                "space.class_ids('functional') was trained once per seed on its smallest "
-               "official index; every member row holds that run")
+               "official index; every member row holds that run's trained values and cost_s, "
+               "and its own network's params and flops")
+#: Metrics of the network itself (no training): every row holds its own cell's.
+NETWORK_METRICS = ("params", "flops")
+NETWORK_NOTE = ("params and flops of every row are its own cell's network (benchbench.nn."
+                "count_params / 1e6 and count_flops, network options of the protocol), "
+                "not its class representative's")
+#: Revision of how the assembled rows are filled, part of the table's version string:
+#: 1 (no suffix) copied params / flops of the class representative into member rows;
+#: 2 gives every row its own network's (:data:`NETWORK_NOTE`).
+ASSEMBLY_REVISION = 2
+#: Input shape and classes of the network on each training dataset (what params / flops
+#: depend on); checked against the trained representatives' records when assembling.
+NETWORK_INPUT: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((3, 8, 8), 10), "cifar10-valid": ((3, 32, 32), 10),
+    "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100),
+    "ImageNet16-120": ((3, 16, 16), 120),
+}
+
+
+def table_version(dataset: str, build_sha256: str) -> str:
+    """The version string of a table assembled from a build (see :data:`ASSEMBLY_REVISION`)."""
+    return f"trained-{dataset}-{build_sha256[:12]}-asm{ASSEMBLY_REVISION}"
 
 
 # ------------------------------------------------------------------------------ spec
@@ -335,6 +365,50 @@ def train_shards(spec: BuildSpec, shards: str | Path, *, workers: int = 1,
     return trained
 
 
+# -------------------------------------------------------------------- network metrics
+def network_metrics(space: str, dataset: str, protocol: Mapping[str, Any],
+                    rows: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+    """``{"params": (n,), "flops": (n,)}``: each row's own network, exactly as the trainer
+    records them (``count_params(net) / 1e6`` and ``count_flops(net, input_shape)``, millions)
+    for the network options of ``protocol`` on ``dataset`` (:data:`NETWORK_INPUT`).
+
+    Networks are built on torch's meta device: no weights, no random numbers drawn.
+    """
+    import torch
+
+    from benchbench.nn import count_flops, count_params, get_builder
+
+    if dataset not in NETWORK_INPUT:
+        raise ValueError(f"no network input shape known for dataset {dataset!r}; known: "
+                         f"{sorted(NETWORK_INPUT)}")
+    shape, classes = NETWORK_INPUT[dataset]
+    builder = get_builder(space, **TrainConfig.from_dict(protocol).network_options)
+    sp = enumerable_space(space)
+    rows = np.asarray(rows, dtype=np.int64)
+    params, flops = np.empty(len(rows)), np.empty(len(rows))
+    for k, r in enumerate(rows.tolist()):
+        with torch.device("meta"):
+            net = builder(sp.from_index(r), num_classes=classes)
+        params[k] = count_params(net) / 1e6
+        flops[k] = count_flops(net, shape)
+    return {"params": params, "flops": flops}
+
+
+def _check_network_metrics(own: Mapping[str, np.ndarray], trained: Mapping[str, np.ndarray],
+                           reps: np.ndarray) -> None:
+    """The rebuilt networks of the representatives must match what their training recorded
+    (``trained[m]``: ``(R, S, E)``, NaN where not trained), value for value."""
+    for m, rec in trained.items():
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(rec) & (rec != own[m][:, None, None])
+        if bad.any():
+            k, s, e = (int(x) for x in np.argwhere(bad)[0])
+            raise ValueError(f"{m} of cell {int(reps[k])} rebuilt from the protocol's network "
+                             f"options is {own[m][k]!r}, but its training recorded "
+                             f"{rec[k, s, e]!r}: the build's network or input differs from "
+                             f"NETWORK_INPUT")
+
+
 # ------------------------------------------------------------------------- assemble
 def _load_shards(spec: BuildSpec, shards: Path, chunk_size: int, partial: bool = False
                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, float]:
@@ -399,6 +473,14 @@ def assemble_table(shards: str | Path, out: str | Path, *, name: str | None = No
     rows = spec.table_rows()
     cls = class_ids(spec.space)
     done = ~np.isnan(train_s).all(axis=2)  # (R, S): which runs are in
+    net_metrics = [m for m in NETWORK_METRICS if m in values]
+    own = network_metrics(spec.space, spec.dataset, spec.protocol, rows)
+    pos = {int(r): k for k, r in enumerate(rows.tolist())}
+    if all(int(r) in pos for r in reps):  # representatives are rows of the table
+        rep_own = {m: v[[pos[int(r)] for r in reps]] for m, v in own.items()}
+    else:
+        rep_own = network_metrics(spec.space, spec.dataset, spec.protocol, reps)
+    _check_network_metrics(rep_own, {m: values[m] for m in net_metrics}, reps)
     trained_runs = int(done.sum())
     lookup = np.full(int(cls.max()) + 1, -1, dtype=np.int64)
     lookup[reps] = np.arange(len(reps))
@@ -418,6 +500,8 @@ def assemble_table(shards: str | Path, out: str | Path, *, name: str | None = No
         "seeds": list(spec.seeds), "epochs": e,
         "rows_filled_from": FILLED_FROM if not np.array_equal(reps, rows) or spec.rows is None
         else "every row trained itself",
+        "network_metrics": NETWORK_NOTE,
+        "assembly_revision": ASSEMBLY_REVISION,
         "trained_cells": int(len(reps)), "table_rows": int(len(rows)),
         "trainings": trained_runs,
         "partial": None if trained_runs == done.size else
@@ -440,16 +524,143 @@ def assemble_table(shards: str | Path, out: str | Path, *, name: str | None = No
     with TableWriter(out, name=name or out.stem, space=spec.space, arch_ids=ids,
                      datasets={spec.dataset: ds_spec}, source_kind="training",
                      source_sha256=spec.sha256,
-                     version=f"trained-{spec.dataset}-{spec.sha256[:12]}",
+                     version=table_version(spec.dataset, spec.sha256),
                      provenance=provenance) as w:
         keep = done[src].any(axis=1)
         rows, src = rows[keep], src[keep]
+        own = {m: v[keep] for m, v in own.items()}
         for i in range(0, len(rows), block):
             r, s = rows[i:i + block], src[i:i + block]
-            w.write(spec.dataset, r,
-                    per_seed={m: rnd(v[s]) for m, v in values.items()},
-                    cost_seeds=rnd(cost[s]))
+            per_seed = {m: rnd(v[s]) for m, v in values.items()}
+            for m in net_metrics:  # the row's own network, where its class's run has one
+                per_seed[m] = np.where(np.isnan(per_seed[m]), np.nan,
+                                       rnd(own[m][i:i + block])[:, None, None])
+            w.write(spec.dataset, r, per_seed=per_seed, cost_seeds=rnd(cost[s]))
     return out
+
+
+def rewrite_network_metrics(path: str | Path, *, out: str | Path | None = None,
+                            block: int = 2048) -> dict[str, Any]:
+    """Give every row of a built table its own network's ``params`` and ``flops``
+    (:func:`network_metrics`), without retraining; everything else is kept as it is.
+
+    For tables assembled before :data:`ASSEMBLY_REVISION` 2, whose member rows carry their
+    class representative's params / flops.  Rows that trained themselves must already hold
+    their own values (checked: the rebuilt networks are the trained ones); the NaN pattern
+    (which rows and seeds have runs) is kept; values are float32-rounded when the table's are.
+    The new file is written beside the target, every other dataset and attribute is checked
+    equal to the original's, and it then replaces ``out`` (default: ``path`` itself).  The
+    version gets the ``-asm2`` suffix and the provenance records the revision.
+
+    Returns:
+        ``{"rows_changed": {metric: rows whose value changed}, "rows": A, "written": bool,
+        "version": new version}``; nothing is written when nothing changes.
+    """
+    import shutil
+
+    import h5py
+
+    path = Path(path)
+    dest = Path(out) if out is not None else path
+    with h5py.File(path, "r") as f:
+        attrs = dict(f.attrs)
+        if attrs.get("source_kind") != "training":
+            raise ValueError(f"{path} was not built by benchbench (source_kind "
+                             f"{attrs.get('source_kind')!r}): its params / flops are the "
+                             f"source's own")
+        prov = json.loads(attrs["provenance"])
+        space, dataset = str(attrs["space"]), str(prov["dataset"])
+        g = f[f"datasets/{dataset}"]
+        names = [m for m in NETWORK_METRICS if m in g]
+        old = {m: (g[f"{m}/seeds"][()], g[f"{m}/mean"][()]) for m in names}
+        n_rows = len(f["arch_ids"])
+    has = np.zeros(n_rows, dtype=bool)  # rows with any value (a partial table has few)
+    for seeds, mean in old.values():
+        has |= ~np.isnan(seeds).all(axis=(1, 2)) | ~np.isnan(mean).all(axis=1)
+    rows = np.flatnonzero(has)
+    own = {m: np.full(n_rows, np.nan) for m in NETWORK_METRICS}
+    for m, v in network_metrics(space, dataset, prov["protocol"], rows).items():
+        own[m][rows] = v
+    if str(prov.get("values", "")).startswith("float32"):
+        own = {m: v.astype(np.float32).astype(np.float64) for m, v in own.items()}
+    cls = class_ids(space) if filled_from_classes(prov) else np.arange(n_rows)
+    trained_self = rows[cls[rows] == rows]
+    _check_network_metrics({m: own[m][trained_self] for m in names},
+                           {m: old[m][0][trained_self] for m in names}, trained_self)
+    new: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    changed: dict[str, int] = {}
+    for m in names:
+        seeds, mean = old[m]
+        ns = np.where(np.isnan(seeds), np.nan, own[m][:, None, None])
+        nm = np.where(np.isnan(mean), np.nan, own[m][:, None])
+        new[m] = (ns, nm)
+        diff = ~((ns == seeds) | (np.isnan(ns) & np.isnan(seeds)))
+        changed[m] = int(diff.any(axis=(1, 2)).sum())
+    version = table_version(dataset, str(attrs["source_sha256"]))
+    result: dict[str, Any] = {"rows_changed": changed, "rows": n_rows, "version": version,
+                              "written": False}
+    if not any(changed.values()) and attrs.get("version") == version:
+        return result
+    prov_new = dict(prov)
+    prov_new["rows_filled_from"] = (FILLED_FROM if filled_from_classes(prov)
+                                    else prov.get("rows_filled_from"))
+    prov_new["network_metrics"] = NETWORK_NOTE
+    prov_new["assembly_revision"] = ASSEMBLY_REVISION
+    prov_new["revisions"] = [*prov.get("revisions", []), {
+        "date": _now(), "by": "tabular_data._builder.rewrite_network_metrics",
+        "what": "params and flops of every row recomputed from its own network (no "
+                "training); every other value unchanged",
+        "previous_version": str(attrs.get("version")), "rows_changed": changed}]
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.copyfile(path, tmp)
+    try:
+        with h5py.File(tmp, "r+") as f:
+            g = f[f"datasets/{dataset}"]
+            for m, (ns, nm) in new.items():
+                for i in range(0, n_rows, block):
+                    g[f"{m}/seeds"][i:i + block] = ns[i:i + block]
+                    g[f"{m}/mean"][i:i + block] = nm[i:i + block]
+            f.attrs["version"] = version
+            f.attrs["provenance"] = json.dumps(prov_new, sort_keys=True, default=str)
+        _check_only_network_metrics_differ(path, tmp, dataset, names)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result["written"] = True
+    return result
+
+
+def _check_only_network_metrics_differ(a: Path, b: Path, dataset: str,
+                                       names: Sequence[str]) -> None:
+    """Every dataset and attribute of ``a`` and ``b`` is equal except ``names`` of
+    ``dataset`` and the root's version / provenance."""
+    import h5py
+
+    skip = {f"datasets/{dataset}/{m}/{k}" for m in names for k in ("seeds", "mean")}
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        seen_a: list[str] = []
+        seen_b: list[str] = []
+        fa.visit(seen_a.append)
+        fb.visit(seen_b.append)
+        if seen_a != seen_b:
+            raise AssertionError(f"{b}: objects differ from {a}")
+        for key in seen_a:
+            oa, ob = fa[key], fb[key]
+            if dict(oa.attrs).keys() != dict(ob.attrs).keys() or any(
+                    not np.array_equal(np.asarray(oa.attrs[k]), np.asarray(ob.attrs[k]))
+                    for k in oa.attrs):
+                raise AssertionError(f"{b}: attributes of {key} differ from {a}")
+            if isinstance(oa, h5py.Dataset) and key not in skip:
+                x, y = oa[()], ob[()]
+                same = (np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f"
+                        else np.array_equal(x, y))
+                if not same or oa.dtype != ob.dtype or oa.compression != ob.compression:
+                    raise AssertionError(f"{b}: {key} differs from {a}")
+        root = set(fa.attrs) | set(fb.attrs)
+        for k in root - {"version", "provenance"}:
+            if k not in fa.attrs or k not in fb.attrs or fa.attrs[k] != fb.attrs[k]:
+                raise AssertionError(f"{b}: root attribute {k!r} differs from {a}")
 
 
 def build_table(out: str | Path, *, space: str = "nb201", dataset: str = "digits",

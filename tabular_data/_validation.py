@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchbench.protocols import TrainConfig, check_int, get_protocol
-from tabular_data._builder import class_ids, filled_from_classes
+from tabular_data._builder import NETWORK_METRICS, class_ids, filled_from_classes
 
 if TYPE_CHECKING:
     from tabular_data._benchmark import TabularBenchmark
@@ -83,7 +83,10 @@ class CellCheck:
             table's value for the retraining seed (NaN if that seed is not in the table).
         z: ``(retrained - table_mean) / sigma``; within: ``|z| <= threshold``.
         exact: with a table seed, whether the retrained curve (every metric but time, epochs
-            1..epoch, float32-rounded) equals the table's exactly; ``None`` otherwise.
+            1..epoch, float32-rounded) equals the table's exactly; ``None`` otherwise.  The
+            network's own ``params`` / ``flops`` are compared on the row of the cell that was
+            retrained (a class member's row holds its own network's, not the retrained
+            representative's).
         max_abs_diff: the largest absolute curve difference behind ``exact`` (NaN if None).
         train_s: measured training seconds of the retraining (up to ``epoch``).
     """
@@ -233,8 +236,12 @@ def validate_table(bench: TabularBenchmark, cells: Sequence[Any], *, dataset: st
             table_seed = bench.query(i, dataset=dataset, fidelity=epoch, data_seed=int(seed))[
                 m.name]
             ref = bench.trajectory(i, dataset=dataset, max_fidelity=epoch, data_seed=int(seed))
+            ref_t = (ref if t == i else
+                     bench.trajectory(t, dataset=dataset, max_fidelity=epoch, data_seed=int(seed)))
             diffs = []
             for name, v in ref.values.items():
+                if name in NETWORK_METRICS:  # the retrained network is row t's
+                    v = ref_t.values[name]
                 mine = np.asarray(cur[name], dtype=np.float32).astype(np.float64)
                 theirs = np.asarray(v, dtype=np.float64)
                 both_nan = np.isnan(mine) & np.isnan(theirs)

@@ -13,7 +13,8 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from benchbench.api import MissingDataError
-from benchbench.protocols import get_protocol
+from benchbench.nn import count_flops, count_params, get_builder
+from benchbench.protocols import TrainConfig, get_protocol
 from benchbench.spaces import NB201Space
 from tabular_data import (
     TabularBenchmark,
@@ -21,6 +22,8 @@ from tabular_data import (
     build_status,
     build_table,
     make_spec,
+    open_benchmark,
+    rewrite_network_metrics,
     train_shards,
 )
 
@@ -68,11 +71,106 @@ def test_members_of_a_class_share_their_representative_run(small: Path) -> None:
         for s in (0, 1):
             a = b.query(i, dataset="digits", data_seed=s)
             r = b.query(int(cls[i]), dataset="digits", data_seed=s)
-            assert a.values == r.values and a.cost_s == r.cost_s
+            trained = [m for m in a.values if m not in ("params", "flops")]
+            assert [a[m] for m in trained] == [r[m] for m in trained]
+            assert a.cost_s == r.cost_s
     # distinct classes do differ
     reps = sorted(set(cls.tolist()))
     vals = {b.query(r, dataset="digits", data_seed=0)["train_loss"] for r in reps}
     assert len(vals) > len(reps) // 2
+
+
+def _own_network(index: int, protocol: TrainConfig, num_classes: int = 10,
+                 shape: tuple[int, int, int] = (3, 8, 8)) -> tuple[float, float]:
+    """(params in millions, MFLOPs) of cell ``index``'s own network, float32-rounded as the
+    builder stores values: built on CPU here, independently of the builder's code."""
+    net = get_builder("nb201", **protocol.network_options)(NB201Space().from_index(index),
+                                                          num_classes=num_classes)
+    return (float(np.float32(count_params(net) / 1e6)),
+            float(np.float32(count_flops(net, shape))))
+
+
+def test_every_row_has_its_own_params_and_flops(small: Path) -> None:
+    """Params / FLOPs are the row's own network's, not its class representative's (cells 9,
+    12 and 29 differ from theirs); the provenance says what a member row carries."""
+    b = TabularBenchmark(small)
+    cls = NB201Space().class_ids("functional")
+    differ = 0
+    builder = get_builder("nb201", **TINY.network_options)
+    for i in range(30):
+        params, flops = _own_network(i, TINY)
+        for s, e in ((0, 1), (0, 2), (1, 1), (1, 2)):
+            ev = b.query(i, dataset="digits", fidelity=e, data_seed=s)
+            assert (ev["params"], ev["flops"]) == (params, flops), i
+        rep = builder(NB201Space().from_index(int(cls[i])), num_classes=10)
+        differ += params != float(np.float32(count_params(rep) / 1e6))
+    assert differ == 3
+    p = b.provenance
+    assert "own network" in p["rows_filled_from"] and "trained values and cost_s" in \
+        p["rows_filled_from"]
+    assert p["assembly_revision"] == 2 and b.version.endswith("-asm2")
+
+
+def test_rewrite_network_metrics_fixes_an_old_table(small: Path, tmp_path: Path) -> None:
+    """A table assembled the old way (member rows holding the representative's params and
+    flops) is fixed without retraining; every other dataset and attribute is unchanged."""
+    cls = NB201Space().class_ids("functional")
+    old = tmp_path / "old.h5"
+    old.write_bytes(small.read_bytes())
+    with h5py.File(old, "r+") as f:  # make it a revision-1 table
+        g = f["datasets/digits"]
+        for m in ("params", "flops"):
+            for k in ("seeds", "mean"):
+                a = g[f"{m}/{k}"][()]
+                a[:30] = a[cls[:30]]
+                g[f"{m}/{k}"][...] = a
+        f.attrs["version"] = str(f.attrs["version"]).removesuffix("-asm2")
+        prov = json.loads(f.attrs["provenance"])
+        for key in ("assembly_revision", "network_metrics"):
+            del prov[key]
+        f.attrs["provenance"] = json.dumps(prov, sort_keys=True)
+    assert TabularBenchmark(old).query(9, dataset="digits")["params"] != \
+        _own_network(9, TINY)[0]
+    res = rewrite_network_metrics(old, out=tmp_path / "fixed.h5")
+    assert res["written"] and res["rows_changed"] == {"params": 3, "flops": 3}
+    with h5py.File(small) as f, h5py.File(tmp_path / "fixed.h5") as g:
+        def items(h: h5py.File) -> list[str]:
+            out: list[str] = []
+            h.visit(out.append)
+            return out
+
+        assert items(f) == items(g)
+        for key in items(f):  # the fixed table holds what a fresh assembly writes
+            if isinstance(f[key], h5py.Dataset):
+                np.testing.assert_array_equal(f[key][()], g[key][()], err_msg=key)
+        assert g.attrs["version"] == f.attrs["version"]
+        prov = json.loads(g.attrs["provenance"])
+        assert prov["revisions"][-1]["rows_changed"] == {"params": 3, "flops": 3}
+        assert prov["revisions"][-1]["previous_version"] == f.attrs["version"].removesuffix(
+            "-asm2")
+    # idempotent: nothing to change, nothing written
+    again = rewrite_network_metrics(tmp_path / "fixed.h5")
+    assert not again["written"] and again["rows_changed"] == {"params": 0, "flops": 0}
+
+
+def test_embedded_table_rows_have_their_own_params() -> None:
+    """The embedded nb201-digits table: random rows (and cell 4246, whose representative 118
+    is smaller) hold their own network's params and FLOPs."""
+    b = open_benchmark("nb201-digits")
+    cfg = TrainConfig.from_dict(b.provenance["protocol"])
+    cls = NB201Space().class_ids("functional")
+    rows = [4246, *np.random.default_rng(0).choice(15625, size=40, replace=False).tolist()]
+    assert cls[4246] == 118
+    for i in rows:
+        params, flops = _own_network(int(i), cfg)
+        for s in (0, 1):
+            ev = b.query(int(i), dataset="digits", data_seed=s)
+            assert (ev["params"], ev["flops"]) == (params, flops), i
+    assert b.query(4246, dataset="digits")["params"] == pytest.approx(0.011054, abs=1e-9)
+    assert b.query(118, dataset="digits")["params"] == pytest.approx(0.004894, abs=1e-9)
+    # its trained values are still the representative's run
+    a, r = (b.query(c, dataset="digits", data_seed=1) for c in (4246, 118))
+    assert a["valid_acc"] == r["valid_acc"] and a.cost_s == r.cost_s
 
 
 def test_resume_trains_only_missing_chunks(small: Path, tmp_path: Path) -> None:
