@@ -57,9 +57,11 @@ __all__ = ["InterruptGuard", "die_with_parent", "ignore_interrupts", "interrupts
 _RECEIVED: list[str] = []  # every signal an InterruptGuard of this process has handled
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+#: ``SIGKILL`` (9; Windows has no such signal, and none of the guards that use it)
+SIGKILL: int = int(getattr(signal, "SIGKILL", 9))
 
 
-def set_parent_death_signal(signum: int = signal.SIGKILL) -> bool:
+def set_parent_death_signal(signum: int = SIGKILL) -> bool:
     """Ask the Linux kernel to send ``signum`` to this process when its parent (thread) dies.
 
     Returns:
@@ -104,8 +106,9 @@ def _parent_gone(main_pid: int) -> bool:
 
 
 def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-    os._exit(137)  # pragma: no cover - not reached
+    if hasattr(signal, "SIGKILL"):
+        os.kill(os.getpid(), SIGKILL)
+    os._exit(137)
 
 
 def _watch_pidfd(pidfd: int) -> None:
@@ -146,7 +149,7 @@ def die_with_parent(main_pid: int, poll_s: float = 0.5) -> None:
     right after these are set up that the parent is still the expected one (the main
     process may have died before), killing the worker at once if not.
     """
-    set_parent_death_signal(signal.SIGKILL)
+    set_parent_death_signal(SIGKILL)
     pidfd = None
     if hasattr(os, "pidfd_open"):
         try:

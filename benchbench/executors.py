@@ -41,7 +41,7 @@ from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchbench._procs import die_with_parent, ignore_interrupts, signal_name
+from benchbench._procs import SIGKILL, die_with_parent, ignore_interrupts, signal_name
 from benchbench._run import RunTarget, run_and_store
 from benchbench.api import Benchmark, unknown
 
@@ -76,7 +76,7 @@ def describe_exit(exitcode: int | None) -> str:
         return "stopped answering"
     if exitcode < 0:
         name = signal_name(-exitcode)
-        hint = " (e.g. by the out-of-memory killer)" if -exitcode == signal.SIGKILL else ""
+        hint = " (e.g. by the out-of-memory killer)" if -exitcode == SIGKILL else ""
         return f"killed by {name}{hint}"
     return f"exited with status {exitcode}"
 
