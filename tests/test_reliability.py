@@ -154,6 +154,39 @@ def test_a_worker_dies_with_its_parent(tmp_path: Path, code: str) -> None:
     assert br.wait_for(lambda: not _alive(child), 5), "the child outlived its parent"
 
 
+POOL = """
+import concurrent.futures as cf, multiprocessing as mp, os, sys, time
+from benchbench._procs import die_with_parent
+
+def pid(_):
+    time.sleep(0.2)
+    return os.getpid()
+
+if __name__ == "__main__":
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context(sys.argv[1]),
+                                initializer=die_with_parent, initargs=(os.getpid(),)) as ex:
+        print(*set(ex.map(pid, range(8))), flush=True)
+        time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_process_pool_with_the_initializer_dies_with_its_main_process(
+        tmp_path: Path, method: str) -> None:
+    """What the proxy scorer's and the table builder's pools get by adopting it."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL)
+    p = subprocess.Popen([sys.executable, str(script), method], stdout=subprocess.PIPE,
+                         text=True, cwd=REPO, start_new_session=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.stdout is not None
+    workers = [int(w) for w in p.stdout.readline().split()]
+    assert workers and all(_alive(w) for w in workers)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert br.wait_for(lambda: not any(_alive(w) for w in workers), 5), "workers outlived it"
+
+
 def test_a_worker_whose_parent_is_already_gone_exits_at_once() -> None:
     """The race: the expected main process is neither the parent nor the parent's parent
     (it died before the initializer ran): the worker kills itself right away."""
