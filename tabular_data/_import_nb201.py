@@ -29,12 +29,12 @@ split above, per seed and epoch, is the official API's ``'<split>-per-time'`` of
 ``get_more_info(index, dataset, iepoch=f-1, hp, is_random=seed)``: the sum of the run's recorded
 ``eval_times['<set>@i']`` over ``i = 0..f-1`` divided by ``f`` (``ResultsCount.get_eval``'s
 ``all_time`` over ``iepoch + 1``), i.e. the mean seconds of one evaluation pass on that set up
-to fidelity ``f`` - not the time of the pass at epoch ``f`` alone (in the NATS-Bench files each
-run records one constant time for every epoch, so the two agree there).  It exists exactly
-where the API answers: at the epochs where the set's accuracy and loss are recorded (e.g. on
-cifar10-valid with hp=200, ``test_eval_s`` only at 200, like ``test_acc``).  NB201's search
-scripts charge ``train-all-time + valid-per-time`` per query = ``cost_s + valid_eval_s``
-(``benchbench.runner``'s ``cost="train+eval"``).
+to fidelity ``f`` - not the time of the pass at epoch ``f`` alone (in the three official
+NATS-Bench sample files every epoch of a run records the same time, so the two agree there).
+It exists exactly where the API answers: at the epochs where the set's accuracy and loss are
+recorded (e.g. on cifar10-valid with hp=200, ``test_eval_s`` only at 200, like ``test_acc``).
+NB201's search scripts charge ``train-all-time + valid-per-time`` per query, that is
+``cost_s + valid_eval_s`` (``benchbench.runner``'s ``cost="train+eval"``).
 """
 
 from __future__ import annotations
