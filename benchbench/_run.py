@@ -215,7 +215,11 @@ class _Loop:
         """(seed-mean objective, seed-mean test, held-out objective, held-out test) of the
         incumbent on the report benchmark at the report fidelity.  Held out: the mean over
         the recorded seeds other than the one whose value selected it (NaN when there are
-        none: seed-mean noise, a single recorded seed, or a backend that trains any seed)."""
+        none: seed-mean noise, a single recorded seed, or a backend that trains any seed).
+        With a separate report benchmark (NB201: search the 12-epoch runs, report the
+        200-epoch ones) the report run with the selecting run's seed number is excluded too:
+        it is another training, but from the same seed (initialisation and data order), so
+        its noise is correlated with the selecting run's."""
         key = (arch_id, selected_by)
         got = self._means.get(key)
         if got is not None:
@@ -256,9 +260,18 @@ class _Loop:
             if not math.isnan(extra_cost):
                 cost = extra_cost
             elif self.eval_metric is not None:
-                cost = ev.cost_s + ev.values[self.eval_metric]
+                eval_s = ev.values[self.eval_metric]
+                if math.isnan(eval_s):
+                    raise MissingDataError(
+                        f"no recorded {self.eval_metric} for {arch_id} (seed {data_seed}) at "
+                        f"epoch {fid} on {cfg.dataset!r}: cost 'train+eval' cannot charge it")
+                cost = ev.cost_s + eval_s
             else:
                 cost = ev.cost_s
+            if math.isnan(cost) and cfg.max_seconds is not None:
+                raise MissingDataError(
+                    f"no recorded training time for {arch_id} (seed {data_seed}) at epoch {fid} "
+                    f"on {cfg.dataset!r}: a time budget cannot charge it")
             self._seen.setdefault((arch_id, fid), (y, cost, data_seed))
         if (cfg.budget_crossing == "drop" and cfg.max_seconds is not None
                 and self.clock + (cost if cost == cost else 0.0) > cfg.max_seconds):
