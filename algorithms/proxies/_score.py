@@ -55,8 +55,10 @@ SCORE_FIELDS: tuple[str, ...] = ("arch_id", "arch_index", "seed", "proxy", "valu
 
 def num_classes_for(dataset: str) -> int:
     """Classes of a benchmark dataset by its name (CIFAR-10: 10, CIFAR-100: 100,
-    ImageNet16-120: 120)."""
+    ImageNet16-120: 120, the bundled digits: 10)."""
     d = dataset.lower().replace("_", "-")
+    if d == "digits":
+        return 10
     if "imagenet16" in d:
         return 120
     if "cifar100" in d or "cifar-100" in d:
@@ -64,7 +66,7 @@ def num_classes_for(dataset: str) -> int:
     if "cifar10" in d or "cifar-10" in d:
         return 10
     raise ValueError(f"cannot tell the number of classes of dataset {dataset!r}; known: names "
-                     f"containing cifar10, cifar100 or ImageNet16 (give num_classes)")
+                     f"containing cifar10, cifar100 or ImageNet16, or digits (give num_classes)")
 
 
 @dataclass(frozen=True)
