@@ -107,10 +107,10 @@ def cmd_correlate(a: argparse.Namespace) -> int:
 
     from algorithms.proxies import load_scores
     from results.correlation import (
-        PUBLISHED,
         correlate_scores,
         plot_heatmap,
         plot_scatter,
+        published_spearman,
         targets_from_benchmark,
     )
 
@@ -130,8 +130,8 @@ def cmd_correlate(a: argparse.Namespace) -> int:
                                  n_boot=a.n_boot, seed=a.seed)
             t.insert(0, "metric", metric)
             t.insert(0, "dataset", dataset)
-            pub = PUBLISHED.get(dataset.replace("-valid", ""), {})
-            t["published_spearman"] = [pub.get(p, float("nan")) for p in t["proxy"]]
+            t["published_spearman"] = [published_spearman(p, dataset, cfg.implementation)
+                                       for p in t["proxy"]]
             tables.append(t)
             targets[(dataset, metric)] = tgt
     table = pd.concat(tables, ignore_index=True)

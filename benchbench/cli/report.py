@@ -21,10 +21,16 @@ __all__ = ["cmd_report", "register"]
 
 def cmd_report(a: argparse.Namespace) -> int:
     """Handler of ``report``."""
+    import warnings
+
     import results
 
-    summary = results.write_summary(a.dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", results.PartialResultsWarning)
+        summary = results.write_summary(a.dir)
     print(summary.to_string(index=False))
+    if summary.attrs.get("partial"):
+        print(f"benchbench: PARTIAL: {summary.attrs['partial']}", file=sys.stderr)
     print(f"wrote {Path(a.dir) / 'summary.csv'}")
     if a.summary_only:
         return 0
