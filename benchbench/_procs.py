@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import sys
@@ -52,7 +53,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 __all__ = ["InterruptGuard", "die_with_parent", "ignore_interrupts", "interrupts_received",
-           "parent_pid_of", "set_parent_death_signal", "signal_name"]
+           "parent_pid_of", "process_running", "set_parent_death_signal", "signal_name"]
 
 _RECEIVED: list[str] = []  # every signal an InterruptGuard of this process has handled
 
@@ -90,6 +91,51 @@ def parent_pid_of(pid: int) -> int | None:
         return int(fields[1])
     except (IndexError, ValueError):
         return None
+
+
+@functools.cache
+def _boot_time() -> float | None:
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def process_running(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (a dead process its parent
+    has not reaped — common in containers whose first process reaps nothing).
+
+    Args:
+        since: a time (``time.time()`` scale) the process must already have been running
+            at, e.g. the modification time of a file it is said to be writing: a process
+            started later only reuses the PID.  Checked where ``/proc`` tells start times.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (or not readable): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    fields = stat[stat.rfind(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return False
+    boot = _boot_time()
+    if since is not None and boot is not None:
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        if started > since + 1.0:  # btime and ticks are coarse: 1 s of slack
+            return False
+    return True
 
 
 def _parent_gone(main_pid: int) -> bool:

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbench._procs import InterruptGuard
+from benchbench._procs import InterruptGuard, process_running
 from benchbench._run import (
     COST_MODES,
     CROSSING_MODES,
@@ -508,21 +508,12 @@ def _bench_info(bench: Benchmark) -> dict[str, Any]:
 _TEMP_FILE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. PermissionError: it exists
-        return True
-    return True
-
-
 def _sweep_temp(store: StudyStore, configs: Sequence[RunConfig]) -> int:
     """Delete the temporary files that killed writers left in the study folder and in the
     folders of ``configs`` (runs not done: a done run's files were all renamed into place);
-    a file whose writer still runs is kept.  Call with the folder's lock held.  Returns the
-    number deleted."""
+    a file whose writer still runs (its PID, in the name, is a live process that started
+    before the file was last written) is kept.  Call with the folder's lock held.  Returns
+    the number deleted."""
     n = 0
     folders = [store.path, *(store.run_path(c.label, c.seed) for c in configs)]
     for folder in folders:
@@ -532,9 +523,12 @@ def _sweep_temp(store: StudyStore, configs: Sequence[RunConfig]) -> int:
             continue
         for name in names:
             m = _TEMP_FILE.match(name)
-            if m and not _pid_alive(int(m.group(1))):
-                with contextlib.suppress(OSError):
-                    os.unlink(folder / name)
+            if m is None:
+                continue
+            path = folder / name
+            with contextlib.suppress(OSError):
+                if not process_running(int(m.group(1)), since=path.stat().st_mtime):
+                    path.unlink()
                     n += 1
     return n
 

@@ -16,7 +16,8 @@ When a study completes before the next kill lands, it is checked and a new one s
 study, run by the same command, and a table is printed: kills (main / worker), rounds,
 runs, records lost / duplicated / different, runs not done, orphan processes (processes
 started by a killed ``run`` — found by an environment variable they all inherit — alive 5 s
-after the kill), leftover temporary files (``.*.tmp``), any traceback printed, wall time.
+after the kill), leftover temporary files (``.*.tmp``), tracebacks printed (apart from the
+start-up race of :func:`startup_race`, counted on its own), wall time.
 
     python benchmarks/bench_reliability.py [--kills 20] [--worker-kills 5] [--seeds 40]
         [--evals 60] [--workers 2] [--seed 0] [--work DIR]
@@ -31,6 +32,7 @@ import argparse
 import collections
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -271,7 +273,28 @@ class LoopReport:
 
     @property
     def tracebacks(self) -> int:
-        return sum("Traceback" in a.stderr for a in self.attempts)
+        """Attempts that printed a traceback, other than :func:`startup_race` ones."""
+        return sum("Traceback" in a.stderr and not (a.main_killed and startup_race(a.stderr))
+                   for a in self.attempts)
+
+    @property
+    def startup_tracebacks(self) -> int:
+        """Attempts whose main process was killed while starting a worker (see
+        :func:`startup_race`)."""
+        return sum("Traceback" in a.stderr and a.main_killed and startup_race(a.stderr)
+                   for a in self.attempts)
+
+
+def startup_race(stderr: str) -> bool:
+    """Whether every traceback in ``stderr`` is one Python's ``multiprocessing`` start-up
+    prints when the main process dies (SIGKILL) while starting a worker: the new worker (or
+    the fork server) reads EOF where the dead process was sending it what to run
+    (``EOFError`` in ``multiprocessing/spawn.py``, ``forkserver.py`` or ``reduction.py``),
+    before any benchbench code runs in it."""
+    blocks = stderr.split("Traceback (most recent call last):")[1:]
+    return bool(blocks) and all(
+        re.search(r"multiprocessing/(spawn|forkserver|reduction)\.py", b)
+        and re.search(r"^EOFError\b", b.strip().splitlines()[-1]) for b in blocks)
 
 
 def reference_study(ref: Path, *, seeds: int, evals: int, workers: int, root: Path) -> float:
@@ -369,10 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         total.temp_files += c.temp_files
     head = ("kills main", "kills worker", "rounds", "runs", "records", "lost", "duplicated",
             "different", "runs not done", "orphan processes", "temp files", "tracebacks",
-            "wall s")
+            "start-up EOF tracebacks", "wall s")
     row = (rep.main_kills, rep.worker_kills, len(rep.rounds), total.runs, total.records,
            total.lost, total.duplicated, total.different, total.not_done, len(rep.orphans),
-           len(total.temp_files), rep.tracebacks, f"{rep.wall_s:.1f}")
+           len(total.temp_files), rep.tracebacks, rep.startup_tracebacks, f"{rep.wall_s:.1f}")
     print(f"study: nb201-digits, {ALGORITHMS}, {a.seeds} seeds x {a.evals} evals, "
           f"{a.workers} workers; reference (uninterrupted) "
           f"{'cached' if ref_s != ref_s else f'{ref_s:.1f} s'}; kill-moment seed {a.seed}")

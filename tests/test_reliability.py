@@ -284,10 +284,22 @@ def test_dead_worker_then_interrupts_then_resume(
 # --------------------------------------------------------------- kill-and-resume loops
 def _check_loop(rep: Any, reference: Path) -> None:
     assert rep.orphans == [], "processes survived a killed study"
+    # (a main process killed while it starts a worker can leave Python's own start-up
+    # EOFError traceback of that worker: br.startup_race; anything else is a failure)
     assert rep.tracebacks == 0, [a.stderr for a in rep.attempts if "Traceback" in a.stderr]
     assert rep.attempts[-1].rc == 0, rep.attempts[-1].stderr
     for out in rep.rounds:
         assert_same_as(reference, out)
+
+
+def test_startup_race_tracebacks_are_told_apart() -> None:
+    eof = ("Traceback (most recent call last):\n  File \"/usr/lib/python3.11/multiprocessing/"
+           "spawn.py\", line 130, in _main\n    preparation_data = reduction.pickle.load("
+           "from_parent)\nEOFError: Ran out of input\n")
+    assert br.startup_race(eof) and br.startup_race(eof + eof)
+    other = eof.replace("EOFError: Ran out of input", "BrokenPipeError: [Errno 32] Broken pipe")
+    assert not br.startup_race(other) and not br.startup_race(eof + other)
+    assert not br.startup_race("") and not br.startup_race(eof.replace("spawn.py", "x.py"))
 
 
 def test_kill_and_resume(reference: Path, root: Path, tmp_path: Path) -> None:

@@ -327,9 +327,11 @@ def test_studies_too_large_are_refused_before_anything_is_written(flat: TabularB
     assert not out.exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
 def test_temporary_files_of_dead_writers_are_swept_on_resume(flat: TabularBenchmark,
                                                              tmp_path: Path) -> None:
     import os
+    import time
 
     kw = dict(dataset="cifar10-valid", algorithms={"rs": {}}, seeds=[0, 1], max_evals=5)
     run_study(flat, tmp_path, **kw)
@@ -343,6 +345,22 @@ def test_temporary_files_of_dead_writers_are_swept_on_resume(flat: TabularBenchm
     (tmp_path / f".study.json.{dead}.00000000.tmp").write_text("{")
     live = run / f".records.csv.{os.getppid()}.fedcba98.tmp"  # a writer still running
     live.write_text("partial")
-    res = run_study(flat, tmp_path, **kw)
+    # a writer killed but not reaped (a zombie: containers whose first process reaps none)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{zombie.pid}/stat")
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        (run / f".manifest.json.{zombie.pid}.0badc0de.tmp").write_text("torn")
+        # a PID reused by a process started after the file was last written
+        reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        old = run / f".records.csv.{reused.pid}.00c0ffee.tmp"
+        old.write_text("torn")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        res = run_study(flat, tmp_path, **kw)
+        reused.kill()
+        reused.wait()
+    finally:
+        zombie.wait()
     assert (res.done, res.skipped) == (1, 1)
     assert sorted(p.name for p in tmp_path.rglob(".*.tmp")) == [live.name]
