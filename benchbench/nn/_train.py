@@ -1,23 +1,9 @@
 """Train one architecture for real: the protocols, the trainer and its per-epoch record.
 
-A :class:`TrainConfig` is a training protocol; :data:`PROTOCOLS` holds the published ones:
-
-* ``"nb201"``: NAS-Bench-201 (Dong & Yang 2020): SGD, Nesterov momentum 0.9, lr 0.1 with a
-  cosine decay to 0 (updated every step), weight decay 5e-4 on every parameter, batch 256,
-  200 epochs, random crop (padding 4, ImageNet16: 2) + horizontal flip, network ``C=16, N=5``.
-  ``"nb201-12"`` is its 12-epoch schedule (NB201's ``hp=12``).
-* ``"nb101"``: NAS-Bench-101 (Ying et al. 2019): RMSProp (lr 0.2, decay 0.9, momentum 0.9,
-  epsilon 1.0), cosine decay, weight decay 1e-4, batch 256, 108 epochs, crop + flip.  (NB101
-  used TensorFlow's RMSProp, whose epsilon sits inside the square root; PyTorch's is outside.)
-* ``"darts"``: the DARTS evaluation protocol (Liu et al. 2019): SGD momentum 0.9, lr 0.025
-  cosine, weight decay 3e-4, batch 96, 600 epochs, cutout 16, drop-path 0.2 (linearly
-  increased), auxiliary head weight 0.4, gradient clipping 5.
-* ``"digits"``: the protocol of the embedded ``nb201-digits`` table (see
-  ``tabular_data/embedded/BUILD.md``): NB201's optimiser and schedule on the bundled 8x8
-  digits with a small network, few images and 12 epochs, so that the whole space trains in
-  about an hour on two CPU cores.
-
-Every field can be overridden: ``PROTOCOLS["nb201"].replace(epochs=50, batch_size=128)``.
+The protocols (:class:`~benchbench.protocols.TrainConfig`, the published ones in
+:data:`~benchbench.protocols.PROTOCOLS`: ``nb201``, ``nb201-12``, ``nb101``, ``darts``,
+``digits``) live in the torch-free :mod:`benchbench.protocols`, which documents each one with
+its reference; they are re-exported here.
 
 Reproducibility: every random choice (initialisation, data order, augmentation) comes from
 ``torch.Generator`` objects seeded with :func:`benchbench.rng.derive_seed` from the run's seed;
