@@ -34,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_algorithms import (  # the same table helpers (benchmarks/ is on sys.path)
+    mean_se,
+    study_settings,
+)
 
 import tabular_data
 from algorithms import Reinforce
@@ -45,21 +49,6 @@ from benchbench.trial import TrialValue
 
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_table.csv.gz"
 DATASET = "cifar10-valid"
-
-
-def study_settings(store: StudyStore) -> str:
-    """The search settings the study ran with, as ``study.json`` records them."""
-    spec = store.read_spec()
-    search = {k: v for k, v in spec.get("search", {}).items() if isinstance(v, (str, bool))}
-    return ", ".join(f"{k} {v}" for k, v in {"noise": spec.get("noise"), **search}.items())
-
-
-def mean_se(x: np.ndarray) -> str:
-    x = x[~np.isnan(x)]
-    if len(x) == 0:
-        return "n/a"
-    se = x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float("nan")
-    return f"{x.mean():.3f} ± {se:.3f}"
 
 
 def replay_max_probability(store: StudyStore, run: RunFiles, params: dict[str, Any],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,3 +45,13 @@ def naslib_score_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 
     src = require(shared_data / "nb201" / "zc_scores_725.json")
     return import_naslib_scores(src, "cifar10", tmp_path_factory.mktemp("zc") / "cifar10")
+
+
+@pytest.fixture(scope="session")
+def valid_acc(nb201_flat: Path) -> np.ndarray:
+    """Real NB201 CIFAR-10-valid validation accuracy (%), by official index, shape (15625,)."""
+    df = pd.read_csv(nb201_flat, usecols=["index", "c10v_valid_acc"])
+    assert (df["index"].to_numpy() == np.arange(15625)).all()
+    acc = df["c10v_valid_acc"].to_numpy(dtype=float)
+    assert acc.max() == pytest.approx(91.607, abs=1e-3)  # NB201 paper: 91.61
+    return acc

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from algorithms import (
@@ -102,14 +101,6 @@ BAD_PARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
 
 
 # ------------------------------------------------------------------------------ helpers
-@pytest.fixture(scope="module")
-def valid_acc(nb201_flat: Path) -> np.ndarray:
-    """Real NB201 CIFAR-10-valid validation accuracy (%), by official index, shape (15625,)."""
-    df = pd.read_csv(nb201_flat, usecols=["index", "c10v_valid_acc"])
-    assert (df["index"].to_numpy() == np.arange(SPACE.size)).all()
-    acc = df["c10v_valid_acc"].to_numpy(dtype=float)
-    assert acc.max() == pytest.approx(91.607, abs=1e-3)  # NB201 paper: 91.61
-    return acc
 
 
 @pytest.fixture(scope="session")

@@ -21,11 +21,9 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
@@ -42,14 +40,6 @@ SPACE = NB201Space()
 ALPHA = 1e-3
 
 
-@pytest.fixture(scope="module")
-def valid_acc(nb201_flat: Path) -> np.ndarray:
-    """Real NB201 CIFAR-10-valid validation accuracy (%), by official index, shape (15625,)."""
-    df = pd.read_csv(nb201_flat, usecols=["index", "c10v_valid_acc"])
-    assert (df["index"].to_numpy() == np.arange(SPACE.size)).all()
-    acc = df["c10v_valid_acc"].to_numpy(dtype=float)
-    assert acc.max() == pytest.approx(91.607, abs=1e-3)  # NB201 paper: 91.61
-    return acc
 
 
 def run(opt: Any, objective: np.ndarray, n: int, rng: np.random.Generator) -> list[NB201Arch]:
