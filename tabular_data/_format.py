@@ -25,8 +25,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import secrets
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,18 +72,25 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
 class TableWriter:
     """Write a table file block by block.
 
-    The file is written to ``<path>.partial`` and renamed on :meth:`close`, so an interrupted
-    import never leaves a half-written table under the final name.
+    The file is written to a temporary name of this writer's own
+    (``.<name>.h5.<pid>.<random>.partial`` beside it), checked with ``verify`` (if given) and
+    renamed on :meth:`close`, so an interrupted import never leaves a half-written table under
+    the final name and two writers never write one file.  Values outside a metric's bounds
+    (``Metric.lower`` / ``upper``) are refused by :meth:`write`.
     """
 
     def __init__(self, path: Path, *, name: str, space: str, arch_ids: Sequence[str],
                  datasets: Mapping[str, DatasetSpec], source_kind: str, source_sha256: str,
-                 version: str, provenance: Mapping[str, Any]) -> None:
+                 version: str, provenance: Mapping[str, Any],
+                 verify: Callable[[Path], None] | None = None) -> None:
         self.path = Path(path)
-        self._tmp = self.path.with_name(self.path.name + ".partial")
+        self._tmp = self.path.with_name(
+            f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = h5py.File(self._tmp, "w")
+        self.f = h5py.File(self._tmp, "x")
         self.specs = dict(datasets)
+        self._verify = verify
+        self._arch_ids = list(arch_ids)
         n = len(arch_ids)
         self.n_archs = n
         a = self.f.attrs
@@ -132,6 +140,7 @@ class TableWriter:
             cost_seeds / cost_mean: cumulative training seconds, same shapes.
         """
         spec = self.specs[dataset]
+        bounds = {m.name: (m.lower, m.upper) for m in spec.metrics}
         g = self.f[f"datasets/{dataset}"]
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
@@ -157,6 +166,8 @@ class TableWriter:
             if mn.shape != (n, e):
                 raise ValueError(f"{dataset}/{m}: mean block has shape {mn.shape}, "
                                  f"expected {(n, e)}")
+            if m in bounds:
+                self._check_bounds(dataset, m, bounds[m], rows, ps, mn)
             g[f"{m}/seeds"][sel] = ps
             g[f"{m}/mean"][sel] = mn
             if m != COST:
@@ -165,6 +176,26 @@ class TableWriter:
                 self._epochs_seen[dataset][m] |= has.any(axis=(0, 1)) | ~np.isnan(mn).all(axis=0)
                 self._seed_values[dataset][m] |= bool(has.any())
         g["seed_mask"][sel] = mask
+
+    def _check_bounds(self, dataset: str, metric: str, bounds: tuple[float, float],
+                      rows: np.ndarray, ps: np.ndarray, mn: np.ndarray) -> None:
+        """A one-line ``ValueError`` for the first value (NaN is no value) outside
+        ``bounds``."""
+        lo, hi = bounds
+        for block, where in ((ps, "seed"), (mn, "mean")):
+            with np.errstate(invalid="ignore"):
+                bad = (block < lo) | (block > hi)
+            if bad.any():
+                at = tuple(int(i) for i in np.argwhere(bad)[0])
+                row = int(rows[at[0]])
+                arch = self._arch_ids[row] if row < len(self._arch_ids) else "?"
+                spec = self.specs[dataset]
+                if where == "seed":
+                    cell = (f"seed {spec.seeds[at[1]]}, epoch {spec.epochs[at[2]]}")
+                else:
+                    cell = f"seed mean, epoch {spec.epochs[at[1]]}"
+                raise ValueError(f"{dataset}: cell {row} ({arch}), {cell}: {metric} = "
+                                 f"{float(block[at])!r} is outside its bounds [{lo}, {hi}]")
 
     def close(self) -> Path:
         """Finish the file: record per-metric availability, drop metrics the source never had,
@@ -185,6 +216,8 @@ class TableWriter:
             g.attrs["seed_values"] = json.dumps(
                 {m.name: self._seed_values[ds][m.name] for m in present})
         self.f.close()
+        if self._verify is not None:
+            self._verify(self._tmp)
         os.replace(self._tmp, self.path)
         return self.path
 
@@ -200,6 +233,10 @@ class TableWriter:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()

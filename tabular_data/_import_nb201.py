@@ -40,17 +40,23 @@ NB201's search scripts charge ``train-all-time + valid-per-time`` per query, tha
 from __future__ import annotations
 
 import bz2
+import contextlib
+import fcntl
 import gzip
 import json
 import math
+import os
 import pickle
 import re
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchbench import _safe_pickle
 from benchbench.api import Direction, Metric, accuracy_metric, loss_metric
 from benchbench.spaces import NB201Space
 from tabular_data._format import DatasetSpec, TableWriter, sha256_files
@@ -250,7 +256,7 @@ def _write_official_table(out: Path, name: str, meta_archs: list[str], hp: str,
     specs = _official_specs(hp)
     with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
                      source_kind=kind, source_sha256=sha, version=version,
-                     provenance={**provenance, "hp": hp}) as w:
+                     provenance={**provenance, "hp": hp}, verify=verify_table) as w:
         n = _write_official(w, specs, hp, states, progress=progress)
     return out, n
 
@@ -265,9 +271,23 @@ def _check_arch_strings(meta_archs: list[str]) -> None:
                              f"({space.arch_id(space.from_index(i))!r})")
 
 
-def _load_pbz2(path: Path) -> Any:
-    with bz2.BZ2File(path, "rb") as f:
-        return pickle.load(f)
+_TRUST_HINT = ("import it with --trust-pickle (import_nb201(..., trust_pickle=True)) only if you "
+               "trust the file")
+
+
+def _load_pbz2(path: Path, trust_pickle: bool = False) -> Any:
+    """A NATS ``.pickle.pbz2`` file, through the restricted unpickler unless ``trust_pickle``."""
+    try:
+        with bz2.BZ2File(path, "rb") as f:
+            if trust_pickle:
+                return pickle.load(f)
+            return _safe_pickle.load(f, path, hint=_TRUST_HINT)
+    except _safe_pickle.UnsafePickleError:
+        raise
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError,
+            IndexError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable NATS .pickle.pbz2 file "
+                         f"({type(e).__name__}: {e})") from None
 
 
 _NATS_FILE = re.compile(r"^(\d{6})\.pickle\.pbz2$")
@@ -280,8 +300,9 @@ def _nats_files(path: Path) -> list[tuple[int, Path]]:
 
 
 def _import_nats_dir(path: Path, out: Path, name: str, hp: str, sha: str,
-                     progress: Callable[[int], None] | None) -> tuple[Path, int]:
-    meta = _load_pbz2(path / "meta.pickle.pbz2")
+                     progress: Callable[[int], None] | None,
+                     trust_pickle: bool = False) -> tuple[Path, int]:
+    meta = _load_pbz2(path / "meta.pickle.pbz2", trust_pickle)
     meta_archs = list(meta["meta_archs"])
     _check_arch_strings(meta_archs)
     files = _nats_files(path)
@@ -290,7 +311,7 @@ def _import_nats_dir(path: Path, out: Path, name: str, hp: str, sha: str,
 
     def states() -> Iterator[tuple[int, Mapping[str, Any]]]:
         for idx, p in files:
-            d = _load_pbz2(p)
+            d = _load_pbz2(p, trust_pickle)
             if hp not in d:
                 raise ValueError(f"{p}: no results for hp={hp!r}; has {list(d)}")
             if d[hp]["arch_str"] != meta_archs[idx]:
@@ -301,20 +322,65 @@ def _import_nats_dir(path: Path, out: Path, name: str, hp: str, sha: str,
     return _write_official_table(out, name, meta_archs, hp, states(), kind="nats-tss-simple",
                                  sha=sha, version=f"NATS-tss-v1.0 hp={hp}",
                                  provenance={"source": str(path.resolve()),
-                                             "n_cell_files": len(files)}, progress=progress)
+                                             "n_cell_files": len(files),
+                                             **_trusted(trust_pickle)}, progress=progress)
+
+
+def _trusted(trust_pickle: bool) -> dict[str, bool]:
+    return {"trust_pickle": True} if trust_pickle else {}
+
+
+def _torch_safe_globals() -> list[Any]:
+    """The numpy types an official .pth may hold (scalars, arrays, dtypes), under their numpy
+    1 and numpy 2 module names, for ``torch.load(weights_only=True)``."""
+    try:
+        from numpy._core import multiarray as ma  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1
+        from numpy.core import multiarray as ma  # type: ignore[no-redef]
+    out: list[Any] = [np.dtype, np.ndarray, OrderedDict]
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        out += [(ma.scalar, f"{mod}.scalar"), (ma._reconstruct, f"{mod}._reconstruct")]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        out += [t for t in vars(dtypes).values()
+                if isinstance(t, type) and issubclass(t, np.dtype)]
+    return out
+
+
+def _load_pth(path: Path, trust_pickle: bool) -> Any:
+    import torch
+
+    if trust_pickle:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_torch_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if m:
+            raise _safe_pickle.refused(path, m.group(1), _TRUST_HINT) from None
+        raise ValueError(f"{path}: not a readable .pth file: "
+                         f"{' '.join(str(e).split())[-300:]}") from None
+    except (OSError, EOFError, RuntimeError) as e:
+        raise ValueError(f"{path}: not a readable .pth file ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:300]})") from None
 
 
 def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,
-                progress: Callable[[int], None] | None) -> tuple[Path, int]:
+                progress: Callable[[int], None] | None,
+                trust_pickle: bool = False) -> tuple[Path, int]:
     try:
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("reading an official NB201 .pth needs PyTorch: "
                           "pip install 'benchbench[torch]' (CPU build: pip install "
                           "torch==2.13.0 first)") from None
-    # The official files are pickles of plain dicts; weights_only=False executes pickle code:
-    # import only files you trust.
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    del torch
+    # The official files are pickles of plain dicts: loaded with weights_only=True (numpy
+    # scalars allowed) unless trust_pickle, which executes pickle code.
+    data = _load_pth(path, trust_pickle)
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: not an NB201 .pth (holds a {type(data).__name__}, not a dict)")
     for key in ("meta_archs", "arch2infos"):
         if key not in data:
             raise ValueError(f"{path}: not an NB201 .pth (no {key!r} key; has {sorted(data)})")
@@ -334,7 +400,8 @@ def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,
 
     return _write_official_table(out, name, meta_archs, hp, states(), kind="nb201-pth", sha=sha,
                                  version=f"NB201 .pth hp={hp}",
-                                 provenance={"source": str(path.resolve()), "n_cells": len(infos)},
+                                 provenance={"source": str(path.resolve()), "n_cells": len(infos),
+                                             **_trusted(trust_pickle)},
                                  progress=progress)
 
 
@@ -361,14 +428,25 @@ def _seed_matrix(col: Any, n_seeds: int) -> np.ndarray:
     return out
 
 
-def _import_flat(path: Path, out: Path, name: str, hp: str, sha: str,
-                 progress: Callable[[int], None] | None) -> tuple[Path, int]:
+def _read_flat(path: Path) -> Any:
     import pandas as pd
 
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the flat NB201 export (truncated or not a "
+                         f"table?): {type(e).__name__}: {' '.join(str(e).split())[:200]}"
+                         ) from None
+
+
+def _import_flat(path: Path, out: Path, name: str, hp: str, sha: str,
+                 progress: Callable[[int], None] | None,
+                 trust_pickle: bool = False) -> tuple[Path, int]:
     if hp != "200":
         raise ValueError(f"the flat NB201 export holds hp=200 final-epoch results only; "
                          f"hp={hp!r} is not in it")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    df = _read_flat(path)
     missing = [c for c in FLAT_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: not the flat NB201 export; missing columns {missing}")
@@ -411,7 +489,8 @@ def _import_flat(path: Path, out: Path, name: str, hp: str, sha: str,
     with TableWriter(out, name=name, space="nb201", arch_ids=meta_archs, datasets=specs,
                      source_kind="nb201-flat", source_sha256=sha,
                      version="NB201 flat export hp=200 (final epoch)",
-                     provenance={"source": str(path.resolve()), "hp": "200"}) as w:
+                     provenance={"source": str(path.resolve()), "hp": "200"},
+                     verify=verify_table) as w:
         w.write("cifar10-valid", rows,
                 per_seed={"valid_acc": _seed_matrix(df["c10v_valid_acc_seeds"], 3)[:, :, None]},
                 mean={"train_acc": col("c10v_train_acc"), "valid_acc": col("c10v_valid_acc"),
@@ -454,9 +533,12 @@ def detect_nb201_source(path: str | Path) -> str:
     if head[:2] == b"PK" or head[:1] == b"\x80":
         return "nb201-pth"
     if head[:2] == b"\x1f\x8b":
-        with gzip.open(p, "rt") as g:
-            if g.readline().startswith("index,arch_str"):
-                return "nb201-flat"
+        try:
+            with gzip.open(p, "rt") as g:
+                if g.readline().startswith("index,arch_str"):
+                    return "nb201-flat"
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+            pass
     raise ValueError(f"cannot tell what {p} is; NB201 sources are: a NATS-Bench tss 'simple' "
                      f"directory (meta.pickle.pbz2 + NNNNNN.pickle.pbz2), an official NB201 "
                      f".pth file, or the flat export (.csv, .csv.gz or .parquet)")
@@ -468,7 +550,8 @@ _IMPORTERS = {"nats-tss-simple": _import_nats_dir, "nb201-pth": _import_pth,
 
 def import_nb201(path: str | Path, *, name: str = "nb201", root: str | Path | None = None,
                  out: str | Path | None = None, hp: str = "200", force: bool = False,
-                 progress: Callable[[int], None] | None = None) -> Path:
+                 progress: Callable[[int], None] | None = None,
+                 trust_pickle: bool = False) -> Path:
     """Import NB201 data from ``path`` into the table ``name`` of the data root.
 
     Args:
@@ -478,34 +561,112 @@ def import_nb201(path: str | Path, *, name: str = "nb201", root: str | Path | No
         out: write to this file instead of ``<root>/tables/<name>.h5``.
         hp: NB201 hyper-parameter set, ``"200"`` (default) or ``"12"``.
         force: overwrite an existing table of the same name.  Without it, importing the same
-            source again is a no-op and importing other data under the name is refused.
+            source again is a no-op (if the existing table is readable; an unreadable one is
+            re-imported) and importing other data under the name is refused.
         progress: called with the number of cells written after each block.
+        trust_pickle: load pickles (``.pickle.pbz2``, ``.pth``) without restriction, which
+            runs any code they name; the table's provenance then records
+            ``"trust_pickle": true``.  By default only plain data (dicts, lists, numpy
+            scalars and arrays) is loaded and anything else is refused.
+
+    Only one import writes a table at a time (an exclusive lock on
+    ``<dir>/.NAME.lock``; a second one fails with "being imported by PID ..."), each writes
+    its own temporary file, and the written table is opened and read before it replaces
+    the final name.
 
     Returns:
         The path of the written table.
     """
+    dest = Path(out) if out is not None else table_path(name, root)
     kind = detect_nb201_source(path)
     path = Path(path)
-    dest = Path(out) if out is not None else table_path(name, root)
     files = ([path / "meta.pickle.pbz2", *(p for _, p in _nats_files(path))]
              if kind == "nats-tss-simple" else [path])
     sha = sha256_files(files)
-    if dest.exists() and not force:
-        if _same_import(dest, sha, str(hp)):
-            return dest  # the same source was imported already: nothing to do
-        raise FileExistsError(f"a table already exists at {dest} (from other data); choose "
-                              f"another --name or pass --force to replace it")
-    written, _ = _IMPORTERS[kind](path, dest, name, str(hp), sha, progress)
+    with _table_lock(dest):
+        if dest.exists() and not force:
+            same, problem = _same_import(dest, sha, str(hp))
+            if same and problem is None:
+                return dest  # the same source was imported already: nothing to do
+            if not same:
+                raise FileExistsError(
+                    f"a table already exists at {dest} "
+                    f"(from other data{'' if problem is None else ': ' + problem}); choose "
+                    f"another "
+                    f"--name or pass --force to replace it")
+            # the same source, but the table does not read back: import it again
+        written, _ = _IMPORTERS[kind](path, dest, name, str(hp), sha, progress, trust_pickle)
     return written
 
 
-def _same_import(dest: Path, sha: str, hp: str) -> bool:
-    """Whether the table at ``dest`` was imported from the same bytes with the same ``hp``."""
+class TableBusyError(FileExistsError):
+    """Another process is importing the same table right now."""
+
+
+@contextlib.contextmanager
+def _table_lock(dest: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<dest dir>/.<table stem>.lock`` (the lock file holds
+    the holder's PID); fail at once with :class:`TableBusyError` if another process has it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    lock = dest.parent / f".{dest.stem}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise TableBusyError(f"table {dest} is being imported by PID {holder} (lock "
+                                 f"{lock}); wait for it to finish and run the import again"
+                                 ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def verify_table(path: Path) -> None:
+    """Open ``path`` as a table and read every dataset's attributes and one value; a
+    ``ValueError`` naming the file and the problem if it does not read back."""
+    import h5py
+
+    from tabular_data._benchmark import TabularBenchmark
+
+    try:
+        b = TabularBenchmark(path)
+        with h5py.File(path, "r") as f:
+            for ds in b.datasets:
+                b.metrics(ds)
+                b.fidelity(ds)
+                g = f[f"datasets/{ds}"]
+                for key in ("seeds", "epochs", "metrics", "metric_epochs", "seed_values"):
+                    _ = g.attrs[key]
+                for m in json.loads(g.attrs["metrics"]):
+                    ds_mean = g[f"{m['name']}/mean"]
+                    if ds_mean.size:
+                        _ = ds_mean[(0,) * ds_mean.ndim]
+    except Exception as e:  # any failure means the table is unreadable
+        raise ValueError(f"{path}: the table does not read back ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:200]})") from None
+
+
+def _same_import(dest: Path, sha: str, hp: str) -> tuple[bool, str | None]:
+    """Whether the table at ``dest`` was imported from the same bytes with the same ``hp``,
+    and why it is not readable (``None`` when it is)."""
     import h5py
 
     try:
         with h5py.File(dest, "r") as f:
             prov = json.loads(f.attrs.get("provenance", "{}"))
-            return f.attrs.get("source_sha256") == sha and str(prov.get("hp")) == hp
-    except (OSError, ValueError):
-        return False
+            same = f.attrs.get("source_sha256") == sha and str(prov.get("hp")) == hp
+    except (OSError, ValueError) as e:
+        return False, f"not a readable table: {type(e).__name__}: {' '.join(str(e).split())}"
+    try:
+        verify_table(dest)
+    except ValueError as e:
+        return same, str(e)
+    return same, None

@@ -31,11 +31,14 @@ def data_root(root: str | Path | None = None) -> Path:
 
 
 def check_table_name(name: str) -> str:
-    """``name`` if it can name a table file (1-64 letters, digits, '.', '_', '-'), else a
-    one-line ``ValueError``."""
+    """``name`` if it can name a table file (1-64 letters, digits, '.', '_', '-', not ending
+    in ``.h5``), else a one-line ``ValueError``."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"bad table name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
                          f"starting with a letter or digit")
+    if name.lower().endswith(".h5"):
+        raise ValueError(f"bad table name {name!r}: a name, not a file - leave out '.h5' "
+                         f"(the table is stored as {name[:-3] or 'NAME'}.h5)")
     return name
 
 

@@ -73,7 +73,7 @@ def cmd_import(a: argparse.Namespace) -> int:
             bar.update(n)
 
         path = import_nb201(a.path, name=a.name, root=data_root(a), hp=a.hp, force=a.force,
-                            progress=progress)
+                            progress=progress, trust_pickle=a.trust_pickle)
     if not calls:
         print(f"{a.path} is already imported as {a.name!r} ({path}); nothing to do")
     else:
@@ -180,6 +180,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     imp.add_argument("--hp", default="200", choices=["200", "12"],
                      help="NB201 training schedule to import (default: 200 epochs)")
     imp.add_argument("--force", action="store_true", help="replace an existing table")
+    imp.add_argument("--trust-pickle", action="store_true",
+                     help="load .pickle.pbz2 / .pth files without restriction (runs any code "
+                          "they name; only for files you trust; recorded in the provenance)")
     add_no_progress(imp)
     imp.set_defaults(func=cmd_import)
 

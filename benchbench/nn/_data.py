@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench import _safe_pickle
 from benchbench.api import Direction, Metric, accuracy_metric, loss_metric, unknown
 from benchbench.nn._torch import require_torch
 from benchbench.protocols import check_int
@@ -135,8 +136,20 @@ _Split = tuple[np.ndarray, np.ndarray]  # uint8 images (N, C, H, W), int64 label
 
 
 def _unpickle(path: Path) -> dict[Any, Any]:
+    """A python-pickle batch file, through the restricted unpickler (plain data and numpy
+    arrays only: a file naming any other global is refused, nothing of it runs)."""
     with path.open("rb") as f:
-        d = pickle.load(f, encoding="bytes")
+        try:
+            d = _safe_pickle.load(f, path, encoding="bytes")
+        except _safe_pickle.UnsafePickleError:
+            raise
+        except (pickle.UnpicklingError, EOFError, AttributeError, IndexError,
+                TypeError) as e:
+            raise ValueError(f"{path}: not a readable python-pickle batch "
+                             f"({type(e).__name__}: {e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: not a python-pickle batch (holds a {type(d).__name__}, "
+                         f"not a dict)")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 
