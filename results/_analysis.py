@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from benchbench.rng import make_rng
-from results._aggregate import Curves, anytime, final_values, regret
+from results._aggregate import Curves, MetricName, anytime, final_values, regret
 from results._stats import (
     Summary,
     average_ranks,
@@ -39,7 +39,7 @@ __all__ = ["SUMMARY_COLUMNS", "RankResult", "across_studies_ranks", "completenes
            "study_rng", "summary_frame", "transfer_table", "values_note",
            "within_study_ranks"]
 
-METRICS = (("valid", "Validation"), ("test", "Test"))
+METRICS: tuple[tuple[MetricName, str], ...] = (("valid", "Validation"), ("test", "Test"))
 ALPHA = 0.05
 _BOLD_NOTE = ("Bold: best mean per column and every method not significantly different from it "
               "(Wilcoxon signed-rank over shared seeds, or Mann-Whitney U when fewer than 5 "
@@ -499,7 +499,7 @@ def nb201_table(studies: Sequence[Study], *, digits: int = 2) -> Table:
     cols = ["Method"]
     groups: list[tuple[str, int]] = [("", 1)]
     rows = [[m] for m in methods] + [["optimum"]]
-    cells: list[tuple[Study, str, str | None, dict[str, np.ndarray], float]] = []
+    cells: list[tuple[Study, MetricName, str | None, dict[str, np.ndarray], float]] = []
     notes: list[str] = []
     recs: list[dict[str, object]] = []
     for s in studies:
@@ -509,6 +509,7 @@ def nb201_table(studies: Sequence[Study], *, digits: int = 2) -> Table:
             opt = s.optimum("objective" if metric == "valid" else "test_metric")
             src = s.source(metric)
             sources = [src] + ([SEED_MEAN] if src == HELDOUT else [])
+            source: str | None
             for source in sources:
                 cols.append(f"{title.lower()} {name}, {s.source_label(metric, source)}")
                 vals = {a: v for a, (_, v) in final_values(s, metric, source).items()}  # type: ignore[arg-type]
@@ -583,11 +584,12 @@ def transfer_table(study: Study, studies: Sequence[Study], *, digits: int = 2) -
     groups: list[tuple[str, int]] = [("", 1), (f"{_dataset_label(study)} (searched)", 2)]
     cols += [f"validation, {study.source_label('valid')}",
              f"test, {study.source_label('test')}"]
-    for d in targets:
+    for target in targets:
         cols += ["validation", "test"]
-        groups.append((_dataset_label(study, d), 2))
+        groups.append((_dataset_label(study, target), 2))
     rows = [[m] for m in methods] + [["optimum"]]
     recs: list[dict[str, object]] = []
+    d: str | None
     bold = np.zeros((len(rows), len(cols)), dtype=bool)
     for i, m in enumerate(methods):
         r = study.runs[m]

@@ -204,10 +204,11 @@ class AlgorithmRuns:
     transfer: tuple[Mapping[str, Mapping[str, float]], ...] = ()
     incumbent_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.str_))
     enumerable: bool = True
-    valid_heldout: np.ndarray | None = None
-    test_heldout: np.ndarray | None = None
-    distinct_cells: np.ndarray | None = None
-    stopped: np.ndarray | None = None
+    # Not recorded (None): filled by __post_init__ with NaN / no stop, so always arrays.
+    valid_heldout: np.ndarray = None  # type: ignore[assignment]
+    test_heldout: np.ndarray = None  # type: ignore[assignment]
+    distinct_cells: np.ndarray = None  # type: ignore[assignment]
+    stopped: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         # not recorded: NaN of the seed-mean arrays' shape (and NaN cells, no stop)

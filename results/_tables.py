@@ -51,7 +51,7 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[str]]
-    bold: np.ndarray | None = None
+    bold: np.ndarray = None  # type: ignore[assignment]  # filled by __post_init__
     data: pd.DataFrame | None = None
     groups: list[tuple[str, int]] | None = None
     rules_before: list[int] = field(default_factory=list)

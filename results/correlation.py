@@ -149,6 +149,7 @@ def correlate(scores: Sequence[float] | np.ndarray, targets: Sequence[float] | n
     overlap = len(top_t & top_s) / k
     lo_hi = [nan] * 4
     if n_boot:
+        assert rng is not None  # checked above
         idx = rng.integers(0, n, size=(n_boot, n))
         rhos = _spearman_rows(s[idx], t[idx])
         taus = np.array([_kendall(s[i], t[i]) for i in idx])

@@ -162,7 +162,7 @@ class TabularBenchmark(Benchmark):
         """The seeds recorded for at least one architecture on ``dataset``."""
         d = self._dataset(dataset)
         if d.present_seeds is None:
-            any_row = list(self.seed_mask(dataset).any(axis=0))
+            any_row: list[bool] = np.asarray(self.seed_mask(dataset)).any(axis=0).tolist()  # type: ignore[assignment]
             d.present_seeds = tuple(s for s, ok in zip(d.seeds, any_row) if ok)
         return d.present_seeds
 

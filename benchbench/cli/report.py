@@ -29,8 +29,10 @@ def cmd_report(a: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", results.PartialResultsWarning)
         summary = results.write_summary(a.dir)
     print(summary.to_string(index=False))
-    if summary.attrs.get("partial"):
-        print(f"benchbench: PARTIAL: {summary.attrs['partial']}", file=sys.stderr)
+    partial = summary.attrs.get("partial")
+    if partial:
+        text = "; ".join(partial) if isinstance(partial, (list, tuple)) else str(partial)
+        print(f"benchbench: PARTIAL: {text}", file=sys.stderr)
     print(f"wrote {Path(a.dir) / 'summary.csv'}")
     if a.summary_only:
         return 0
