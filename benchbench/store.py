@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import hashlib
 import io
 import json
@@ -352,30 +351,18 @@ class StudyStore:
         Raises:
             StoreError: another process holds it (the message names its PID and command).
         """
-        import fcntl
+        from benchbench._lockfile import LockBusy, exclusive_lock
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        p = self.path / _LOCK_FILE
-        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+        held = contextlib.ExitStack()
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
-                raise StoreError(f"study folder {str(self.path)!r} is in use by another "
-                                 f"writer ({holder or 'unknown process'}); wait for it or use "
-                                 f"another folder") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"PID {os.getpid()}: {command or '?'}".encode()[:4000], 0)
-            try:
-                yield
-            finally:
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+            held.enter_context(exclusive_lock(self.path / _LOCK_FILE,
+                                              f"PID {os.getpid()}: {command or '?'}"))
+        except LockBusy as e:
+            raise StoreError(f"study folder {str(self.path)!r} is in use by another writer "
+                             f"({e.holder or 'unknown process'}); wait for it or use another "
+                             f"folder") from None
+        with held:
+            yield
 
 
 def migrate_spec(spec: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:

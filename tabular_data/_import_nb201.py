@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import bz2
 import contextlib
-import fcntl
 import gzip
 import json
 import math
@@ -607,26 +606,18 @@ class TableBusyError(FileExistsError):
 def _table_lock(dest: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``<dest dir>/.<table stem>.lock`` (the lock file holds
     the holder's PID); fail at once with :class:`TableBusyError` if another process has it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    from benchbench._lockfile import LockBusy, exclusive_lock
+
     lock = dest.parent / f".{dest.stem}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    held = contextlib.ExitStack()
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise TableBusyError(f"table {dest} is being imported by PID {holder} (lock "
-                                 f"{lock}); wait for it to finish and run the import again"
-                                 ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+        held.enter_context(exclusive_lock(lock, f"{os.getpid()}\n"))
+    except LockBusy as e:
+        raise TableBusyError(f"table {dest} is being imported by PID {e.holder or '?'} (lock "
+                             f"{lock}); wait for it to finish and run the import again"
+                             ) from None
+    with held:
+        yield
 
 
 def verify_table(path: Path) -> None:
