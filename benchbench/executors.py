@@ -58,6 +58,10 @@ _PREFETCH = 2
 _POLL_S = 0.2
 
 
+_START_HINT = ("; its error is above (a script that starts a study with workers > 1 needs an "
+               "'if __name__ == \"__main__\":' guard and must be a file, not stdin)")
+
+
 class WorkerError(ChildProcessError):
     """Worker processes could not start, or keep dying (the message says why)."""
 
@@ -257,8 +261,9 @@ class LocalExecutor(Executor):
                     workers.remove(w)
                     outcomes.extend(self._bury(w, configs, todo))
                     if not w.ready:
-                        raise WorkerError(f"a worker process could not start: "
-                                          f"{w.error or describe_exit(w.proc.exitcode)}")
+                        raise WorkerError(
+                            f"a worker process could not start: "
+                            f"{w.error or describe_exit(w.proc.exitcode) + _START_HINT}")
                     if not (stop is not None and stop.is_set()) and todo:
                         start()
                 yield from outcomes
