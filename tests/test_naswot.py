@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import test_algorithms
 from test_algorithms import NASLIB_FILE, SPACE, drive
 
 from algorithms import NASWOT, ZeroCostWarmStartRE, get_optimizer
@@ -33,7 +32,7 @@ from benchbench.trial import TrialValue
 from tabular_data import TabularBenchmark, import_nb201
 
 # ------------------------------------------------------------------------------ fixtures
-valid_acc = test_algorithms.valid_acc  # the real CIFAR-10-valid validation accuracy, by index
+# valid_acc (the real CIFAR-10-valid validation accuracy, by index) comes from conftest.py
 
 
 @pytest.fixture(scope="module")
