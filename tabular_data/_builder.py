@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench._procs import die_with_parent
 from benchbench.api import Metric
 from benchbench.protocols import TrainConfig, get_protocol
 from benchbench.spaces import EnumerableSpace, get_space
@@ -342,7 +343,9 @@ def train_shards(spec: BuildSpec, shards: str | Path, *, workers: int = 1,
                     progress(n)
         else:
             ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                        initializer=die_with_parent,
+                                        initargs=(os.getpid(),)) as pool:
                 futs = [pool.submit(_run_chunk, spec_json, ddir, device,
                                     str(_shard_path(shards, k)), chunks[k]) for k in todo]
                 try:

@@ -17,6 +17,7 @@ import concurrent.futures as cf
 import json
 import math
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from benchbench._procs import die_with_parent
 from benchbench.protocols import TrainConfig, check_int, get_protocol
 from tabular_data._builder import NETWORK_METRICS, class_ids, filled_from_classes
 
@@ -220,7 +222,9 @@ def validate_table(bench: TabularBenchmark, cells: Sequence[Any], *, dataset: st
                 progress(1)
     else:
         ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                    initializer=die_with_parent,
+                                    initargs=(os.getpid(),)) as pool:
             futs = {pool.submit(_retrain, *args, c, int(seed), epoch): c for c in todo}
             for fut in cf.as_completed(futs):
                 curves[futs[fut]] = fut.result()

@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -159,8 +160,13 @@ def _score_task(config: dict[str, Any], arch_id: str, seed: int,
             for p, (v, s, err) in results.items()]
 
 
-def _init_worker() -> None:
+def _init_worker(main_pid: int) -> None:
+    """Worker set-up: die with the scoring process, score with one torch thread."""
     import torch
+
+    from benchbench._procs import die_with_parent
+
+    die_with_parent(main_pid)
     torch.set_num_threads(1)
 
 
@@ -303,7 +309,8 @@ def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfi
             import multiprocessing as mp
 
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_init_worker) as ex:
+                                     initializer=_init_worker,
+                                     initargs=(os.getpid(),)) as ex:
                 futures = [ex.submit(_score_task, cfg, a, s, todo) for a, s, todo in tasks]
                 for fut in as_completed(futures):
                     _write_rows(f, fut.result(), fields)
