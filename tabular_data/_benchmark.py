@@ -171,7 +171,8 @@ class TabularBenchmark(Benchmark):
         (``describe().extra["seed_axis"]``)."""
         m = self._masks.get(dataset)
         if m is None:
-            m = self._f[f"datasets/{self._dataset(dataset).name}/seed_mask"][()]
+            d = self._dataset(dataset)
+            m = self._read(self._f[f"datasets/{d.name}"], d, "seed_mask", None, ())
             m.setflags(write=False)
             self._masks[dataset] = m
         return m
@@ -242,6 +243,20 @@ class TabularBenchmark(Benchmark):
         return rows
 
     # ---------------------------------------------------------------- slices
+    def _read(self, g: Any, d: _Dataset, metric: str, kind: str | None,
+              sel: tuple[Any, ...]) -> np.ndarray:
+        """``g[metric/kind][sel]`` as an array; a damaged file (h5py's ``OSError`` /
+        ``KeyError`` while reading) becomes one :class:`BenchmarkError` line."""
+        key = metric if kind is None else f"{metric}/{kind}"
+        try:
+            return np.asarray(g[key][sel])
+        except (OSError, KeyError) as e:
+            msg = " ".join(str(e).split()) or type(e).__name__
+            raise BenchmarkError(
+                f"{self.path}: cannot read dataset {d.name!r} metric {metric!r} "
+                f"({g.name}/{key}): the table file is damaged ({msg}); re-import it with "
+                f"`benchbench data import ... --force` (or rebuild it with "
+                f"`benchbench data build ... --force`)") from None
     def _slice(self, d: _Dataset, epoch: int, data_seed: int | None) -> _Slice:
         key = (d.name, epoch, data_seed)
         sl = self._slices.get(key)
@@ -250,16 +265,17 @@ class TabularBenchmark(Benchmark):
         e = d.epoch_pos[epoch]
         g = self._f[f"datasets/{d.name}"]
         if data_seed is None:
-            vals = [g[f"{m}/mean"][:, e] for m in d.names]
-            cost = g[f"{COST}/mean"][:, e]
+            vals = [self._read(g, d, m, "mean", (slice(None), e)) for m in d.names]
+            cost = self._read(g, d, COST, "mean", (slice(None), e))
             present = self.seed_mask(d.name).any(axis=1)
             if vals:
                 present = present | ~np.isnan(np.column_stack(vals)).all(axis=1)
         else:
             s = d.seed_pos[data_seed]
-            vals = [g[f"{m}/seeds"][:, s, e] for m in d.names]
-            cost = g[f"{COST}/seeds"][:, s, e]
-            cost = np.where(np.isnan(cost), g[f"{COST}/mean"][:, e], cost)
+            vals = [self._read(g, d, m, "seeds", (slice(None), s, e)) for m in d.names]
+            cost = self._read(g, d, COST, "seeds", (slice(None), s, e))
+            cost = np.where(np.isnan(cost), self._read(g, d, COST, "mean", (slice(None), e)),
+                            cost)
             present = self.seed_mask(d.name)[:, s].copy()
         values = (np.column_stack(vals) if vals
                   else np.empty((len(cost), 0), dtype=np.float64))
@@ -348,15 +364,15 @@ class TabularBenchmark(Benchmark):
         if data_seed is None:
             if not self._slice(d, d.fidelity.max, None).present_list[row]:
                 raise self._missing(d, row, None)
-            vals = {m: g[f"{m}/mean"][row, :][keep] for m in d.names}
-            cost = g[f"{COST}/mean"][row, :][keep]
+            vals = {m: self._read(g, d, m, "mean", (row,))[keep] for m in d.names}
+            cost = self._read(g, d, COST, "mean", (row,))[keep]
         else:
             s = d.seed_pos[data_seed]
             if not self.seed_mask(d.name)[row, s]:
                 raise self._missing(d, row, data_seed)
-            vals = {m: g[f"{m}/seeds"][row, s, :][keep] for m in d.names}
-            cost = g[f"{COST}/seeds"][row, s, :][keep]
-            cost = np.where(np.isnan(cost), g[f"{COST}/mean"][row, :][keep], cost)
+            vals = {m: self._read(g, d, m, "seeds", (row, s))[keep] for m in d.names}
+            cost = self._read(g, d, COST, "seeds", (row, s))[keep]
+            cost = np.where(np.isnan(cost), self._read(g, d, COST, "mean", (row,))[keep], cost)
         return Trajectory(arch_id=self.arch_ids()[row], dataset=d.name, data_seed=data_seed,
                           epochs=np.asarray(d.epochs)[keep], values=vals, cost_s=cost)
 

@@ -29,13 +29,14 @@ torch is imported only inside the functions that train or load data (the ``torch
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,14 @@ from benchbench.protocols import TrainConfig, get_protocol
 from benchbench.spaces import EnumerableSpace, get_space
 from tabular_data._format import DatasetSpec, TableWriter
 
-__all__ = ["NETWORK_METRICS", "BuildSpec", "assemble_table", "build_status", "build_table",
-           "make_spec", "network_metrics", "rewrite_network_metrics", "train_shards"]
+__all__ = ["NETWORK_METRICS", "BuildBusyError", "BuildSpec", "assemble_table", "build_status",
+           "build_table", "make_spec", "network_metrics", "rewrite_network_metrics",
+           "shard_lock", "table_is_built", "train_shards"]
 
 BUILD_FILE = "build.json"
 SESSIONS_FILE = "sessions.jsonl"
+#: The builder's lock in the shard folder: one builder trains / assembles a folder at a time.
+LOCK_FILE = ".lock"
 FILLED_FROM = ("functional class representative: each class of "
                "space.class_ids('functional') was trained once per seed on its smallest "
                "official index; every member row holds that run's trained values and cost_s, "
@@ -267,6 +271,54 @@ def _open_shards(spec: BuildSpec, shards: Path, chunk_size: int) -> None:
     tmp = f.with_suffix(".tmp")
     tmp.write_text(json.dumps({**doc, "created": _now()}, indent=1))
     os.replace(tmp, f)
+
+
+class BuildBusyError(FileExistsError):
+    """Another process is building in the same shard folder right now."""
+
+
+@contextlib.contextmanager
+def shard_lock(shards: str | Path) -> Iterator[None]:
+    """Hold the exclusive lock ``<shards>/.lock`` (it holds the holder's PID) while the block
+    trains and assembles; fail at once with :class:`BuildBusyError` if another process
+    holds it (a killed holder's lock dies with it)."""
+    from benchbench._lockfile import LockBusy, exclusive_lock
+
+    lock = Path(shards) / LOCK_FILE
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(exclusive_lock(lock, f"{os.getpid()}\n"))
+    except LockBusy as e:
+        raise BuildBusyError(f"shard folder {shards} is being built by PID "
+                             f"{e.holder or '?'} (lock {lock}); wait for it to finish, or use "
+                             f"another --shards folder") from None
+    with held:
+        yield
+
+
+def table_is_built(out: str | Path, spec: BuildSpec, shards: str | Path | None = None
+                   ) -> bool:
+    """Whether ``out`` is a complete table assembled (at the current assembly revision)
+    from the build ``spec``, and ``shards`` (when given and it exists) holds that build."""
+    import h5py
+
+    if shards is not None and (Path(shards) / BUILD_FILE).is_file():
+        try:
+            doc = json.loads((Path(shards) / BUILD_FILE).read_text())
+        except (OSError, ValueError):
+            return False
+        if doc.get("spec_sha256") != spec.sha256:
+            return False
+    try:
+        with h5py.File(out, "r") as f:
+            attrs = dict(f.attrs)
+            prov = json.loads(attrs.get("provenance", "{}"))
+    except (OSError, ValueError, TypeError):
+        return False
+    return (attrs.get("source_kind") == "training"
+            and attrs.get("source_sha256") == spec.sha256
+            and attrs.get("version") == table_version(spec.dataset, spec.sha256)
+            and prov.get("partial") is None)
 
 
 def _now() -> str:
@@ -691,6 +743,7 @@ def build_table(out: str | Path, *, space: str = "nb201", dataset: str = "digits
     spec = make_spec(space=space, dataset=dataset, protocol=protocol, epochs=epochs,
                      seeds=seeds, rows=cells, data_dir=data_dir, overrides=overrides)
     shard_dir = Path(shards) if shards is not None else out.with_name(out.name + ".shards")
-    train_shards(spec, shard_dir, workers=workers, chunk_size=chunk_size, data_dir=data_dir,
-                 device=device, progress=progress)
-    return assemble_table(shard_dir, out, name=name, float32=float32, command=command)
+    with shard_lock(shard_dir):
+        train_shards(spec, shard_dir, workers=workers, chunk_size=chunk_size,
+                     data_dir=data_dir, device=device, progress=progress)
+        return assemble_table(shard_dir, out, name=name, float32=float32, command=command)

@@ -349,20 +349,23 @@ def _torch_safe_globals() -> list[Any]:
 def _load_pth(path: Path, trust_pickle: bool) -> Any:
     import torch
 
-    if trust_pickle:
-        return torch.load(path, map_location="cpu", weights_only=False)
     try:
+        if trust_pickle:
+            return torch.load(path, map_location="cpu", weights_only=False)
         with torch.serialization.safe_globals(_torch_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
+    except _safe_pickle.UnsafePickleError:
+        raise
     except pickle.UnpicklingError as e:
-        m = re.search(r"GLOBAL ([\w.]+)", str(e))
+        m = None if trust_pickle else re.search(r"GLOBAL ([\w.]+)", str(e))
         if m:
             raise _safe_pickle.refused(path, m.group(1), _TRUST_HINT) from None
-        raise ValueError(f"{path}: not a readable .pth file: "
-                         f"{' '.join(str(e).split())[-300:]}") from None
-    except (OSError, EOFError, RuntimeError) as e:
-        raise ValueError(f"{path}: not a readable .pth file ({type(e).__name__}: "
-                         f"{' '.join(str(e).split())[:300]})") from None
+        raise ValueError(f"{path}: not a readable .pth file (damaged or not a .pth: "
+                         f"{' '.join(str(e).split())[-300:]})") from None
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, ImportError, MemoryError, OverflowError) as e:
+        raise ValueError(f"{path}: not a readable .pth file, damaged or not a .pth "
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
 
 
 def _import_pth(path: Path, out: Path, name: str, hp: str, sha: str,

@@ -130,13 +130,12 @@ def cmd_describe(a: argparse.Namespace) -> int:
 def cmd_build(a: argparse.Namespace) -> int:
     """Handler of ``data build``: train cells into resumable shards, then assemble a table."""
     from benchbench.protocols import get_protocol
-    from tabular_data import assemble_table, make_spec, read_cells, train_shards
+    from tabular_data import make_spec, read_cells
+    from tabular_data._builder import shard_lock, table_is_built
 
     out = Path(a.out)
     if out.suffix != ".h5":
         raise ValueError(f"--out must be a .h5 file, got {a.out!r}")
-    if out.exists() and not a.force:
-        raise FileExistsError(f"{out} exists; use --force to replace it")
     overrides = parse_settings(a.set)
     if "network" in overrides:
         base = get_protocol(a.protocol).network_options
@@ -146,6 +145,21 @@ def cmd_build(a: argparse.Namespace) -> int:
                      seeds=parse_seeds(a.seeds), rows=cells, data_dir=a.data_dir,
                      overrides=overrides)
     shards = Path(a.shards) if a.shards else out.with_name(out.name + ".shards")
+    if out.exists() and not a.force:
+        if not a.partial and table_is_built(out, spec, shards):
+            print(f"{out} is already built from the same shards ({shards}, build "
+                  f"{spec.sha256[:12]}); nothing to do (--force rebuilds it)")
+            return 0
+        raise FileExistsError(f"{out} exists (from another build or unfinished); use --force "
+                              f"to replace it")
+    with shard_lock(shards):  # one builder per shard folder, refused at once
+        return _build_locked(a, spec, out, shards)
+
+
+def _build_locked(a: argparse.Namespace, spec: Any, out: Path, shards: Path) -> int:
+    """``data build`` once the shard folder's lock is held: train, then assemble."""
+    from tabular_data import assemble_table, train_shards
+
     n_tasks = len(spec.tasks())
     print(f"building {out}: {len(spec.representatives())} cells (functional class "
           f"representatives of {len(spec.table_rows())} rows) x {len(spec.seeds)} seeds = "
@@ -158,8 +172,9 @@ def cmd_build(a: argparse.Namespace) -> int:
         print(f"assembled the finished part of the build (no training) -> {path}")
         return 0
     with progress_bar(a.progress, n_tasks, "build") as bar:
-        trained = train_shards(spec, shards, workers=a.workers, chunk_size=a.chunk_size,
-                               data_dir=a.data_dir, device=a.device, progress=bar.update)
+        trained = train_shards(spec, shards, workers=a.workers,
+                               chunk_size=a.chunk_size, data_dir=a.data_dir,
+                               device=a.device, progress=bar.update)
     path = assemble_table(shards, out, name=a.name, command=command)
     print(f"trained {trained} runs now ({n_tasks - trained} were already done) in "
           f"{time.perf_counter() - t0:.1f} s -> {path}")
