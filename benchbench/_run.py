@@ -14,7 +14,7 @@ import platform
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ class RunConfig:
     protocol: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # dataclasses.asdict deep-copies every field: ~1.7 ms a run, for plain values
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["params"] = dict(self.params)
         d["transfer"] = list(self.transfer)
         if not self.transfer:  # keeps the hash of runs without transfer stable

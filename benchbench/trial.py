@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["RECORD_FIELDS", "RECORD_FIELDS_V1", "RunManifest", "TrialInfo", "TrialRecord",
@@ -122,7 +122,8 @@ class RunManifest:
     records_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow (dataclasses.asdict deep-copies every nested dict: measurable per run)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunManifest:

@@ -46,6 +46,7 @@ class _Dataset:
     seed_values: dict[str, bool]
     fidelity: Fidelity
     present_seeds: tuple[int, ...] | None = None
+    row_seeds: list[tuple[int, ...]] | None = None
 
 
 class _Slice:
@@ -191,8 +192,10 @@ class TabularBenchmark(Benchmark):
     def data_seeds(self, arch: ArchLike, dataset: str) -> tuple[int, ...]:
         d = self._dataset(dataset)
         row = self._row(arch)
-        mask = self.seed_mask(dataset)[row]
-        return tuple(s for s, ok in zip(d.seeds, mask.tolist()) if ok)
+        if d.row_seeds is None:  # one tuple per row, built once (the runner asks per cell)
+            names = np.asarray(d.seeds, dtype=object)
+            d.row_seeds = [tuple(names[m].tolist()) for m in np.asarray(self.seed_mask(dataset))]
+        return d.row_seeds[row]
 
     def describe(self) -> Description:
         return Description(
