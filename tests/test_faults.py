@@ -186,3 +186,42 @@ def test_garbage_pth_gives_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
                                "--no-progress", "--data-root", str(tmp_path / "root"), *trust],
                               capsys)
             assert str(p) in line
+
+
+def test_newer_table_format_gives_one_line(nats_sample_dir: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = import_nb201(nats_sample_dir, out=tmp_path / "t.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = 99
+    line = _one_error(["query", str(path), "11", "--dataset", "cifar10-valid"], capsys)
+    assert "table format version 99" in line and "upgrade" in line
+
+
+def test_infinite_and_missing_values_at_import(nb201_flat: Path, tmp_path: Path) -> None:
+    """+inf is outside an accuracy's bounds and refused naming the cell; NaN is 'no value'
+    and stays NaN (never replaced), and the CLI says the value is not recorded."""
+    import pandas as pd
+
+    df = pd.read_csv(nb201_flat)
+    bad = df.copy()
+    bad.loc[7, "c10v_valid_acc"] = float("inf")
+    bad.to_csv(tmp_path / "inf.csv.gz", index=False)
+    with pytest.raises(ValueError, match="inf"):
+        import_nb201(tmp_path / "inf.csv.gz", out=tmp_path / "inf.h5")
+    gap = df.copy()
+    gap.loc[7, "c10v_valid_acc"] = float("nan")
+    gap.to_csv(tmp_path / "nan.csv.gz", index=False)
+    b = TabularBenchmark(import_nb201(tmp_path / "nan.csv.gz", out=tmp_path / "nan.h5"))
+    assert np.isnan(b.query(7, dataset="cifar10-valid")["valid_acc"])
+    assert not np.isnan(b.query(8, dataset="cifar10-valid")["valid_acc"])
+
+
+def test_missing_seed_is_an_error_not_an_invention(nats_sample_dir: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A seed the cell was not trained with is a one-line error listing the seeds it has."""
+    path = import_nb201(nats_sample_dir, out=tmp_path / "t.h5")
+    b = TabularBenchmark(path)
+    have = b.data_seeds(11, "cifar10-valid")
+    line = _one_error(["query", str(path), "11", "--dataset", "cifar10-valid", "--seed", "5"],
+                      capsys)
+    assert "5" in line and str(have[0]) in line
