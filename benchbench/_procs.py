@@ -77,9 +77,9 @@ def set_parent_death_signal(signum: int = SIGKILL) -> bool:
         return False
 
 
-def parent_pid_of(pid: int) -> int | None:
-    """The parent PID of process ``pid`` from ``/proc`` (``None`` if it does not exist or
-    ``/proc`` is not available)."""
+def proc_stat(pid: int) -> tuple[int, str] | None:
+    """(parent PID, state letter) of process ``pid`` from ``/proc`` (``None`` if it does not
+    exist or ``/proc`` is not available)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -88,9 +88,15 @@ def parent_pid_of(pid: int) -> int | None:
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses
     fields = stat[stat.rfind(b")") + 2:].split()
     try:
-        return int(fields[1])
+        return int(fields[1]), fields[0].decode()
     except (IndexError, ValueError):
         return None
+
+
+def parent_pid_of(pid: int) -> int | None:
+    """The parent PID of process ``pid`` (``None`` if unknown)."""
+    st = proc_stat(pid)
+    return None if st is None else st[0]
 
 
 @functools.cache

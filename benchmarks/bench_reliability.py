@@ -43,6 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchbench._procs import proc_stat  # (parent PID, state letter) from /proc
+
 REPO = Path(__file__).resolve().parents[1]
 #: Environment variable every process a ``run`` starts inherits: how orphans are found.
 TOKEN_VAR = "BENCHBENCH_RELIABILITY_TOKEN"
@@ -50,17 +52,6 @@ ALGORITHMS = "rs,re,reinforce,ls"
 
 
 # ---------------------------------------------------------------------------- processes
-def proc_stat(pid: int) -> tuple[int, str] | None:
-    """(parent PID, state letter) of ``pid`` from ``/proc`` (``None`` if gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(b")") + 2:].split()
-    return int(fields[1]), fields[0].decode()
-
-
 def _pids() -> list[int]:
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
