@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,17 @@ class LockBusy(OSError):
         self.holder = holder
 
 
+def _holder(fd: int) -> str:
+    """The holder's line; the holder writes it just after taking the lock, so a reader that
+    comes in between waits for it briefly (up to 0.5 s) rather than report no holder."""
+    for _ in range(50):
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    return ""
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path, holder: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if absent) while the block runs, with
@@ -38,8 +50,7 @@ def exclusive_lock(path: Path, holder: str) -> Iterator[None]:
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            raise LockBusy(path, os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
-                           ) from None
+            raise LockBusy(path, _holder(fd)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode()[:4000], 0)
         try:
