@@ -12,7 +12,7 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["LockBusy", "exclusive_lock"]
@@ -39,9 +39,11 @@ def _holder(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, holder: str) -> Iterator[None]:
+def exclusive_lock(path: Path, holder: str, *,
+                   busy: Callable[[str], Exception] | None = None) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if absent) while the block runs, with
-    ``holder`` written in it; raise :class:`LockBusy` at once if another process holds it."""
+    ``holder`` written in it.  If another process holds it, raise at once ``busy(its holder
+    line)`` (the caller's one-line error), or :class:`LockBusy` without ``busy``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -50,7 +52,8 @@ def exclusive_lock(path: Path, holder: str) -> Iterator[None]:
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            raise LockBusy(path, _holder(fd)) from None
+            line = _holder(fd)
+            raise (LockBusy(path, line) if busy is None else busy(line)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode()[:4000], 0)
         try:

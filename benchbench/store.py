@@ -344,25 +344,21 @@ class StudyStore:
         return "done" if man.get("status") == "done" else None
 
     # --------------------------------------------------------------------- lock
-    @contextlib.contextmanager
-    def lock(self, command: str = "") -> Iterator[None]:
-        """Hold the folder's writer lock (an OS-level ``flock``) while the block runs.
+    def lock(self, command: str = "") -> contextlib.AbstractContextManager[None]:
+        """The folder's writer lock (an OS-level ``flock``), to hold in a ``with`` block.
 
         Raises:
             StoreError: another process holds it (the message names its PID and command).
         """
-        from benchbench._lockfile import LockBusy, exclusive_lock
+        from benchbench._lockfile import exclusive_lock
 
-        held = contextlib.ExitStack()
-        try:
-            held.enter_context(exclusive_lock(self.path / _LOCK_FILE,
-                                              f"PID {os.getpid()}: {command or '?'}"))
-        except LockBusy as e:
-            raise StoreError(f"study folder {str(self.path)!r} is in use by another writer "
-                             f"({e.holder or 'unknown process'}); wait for it or use another "
-                             f"folder") from None
-        with held:
-            yield
+        def busy(holder: str) -> StoreError:
+            return StoreError(f"study folder {str(self.path)!r} is in use by another writer "
+                              f"({holder or 'unknown process'}); wait for it or use another "
+                              f"folder")
+
+        return exclusive_lock(self.path / _LOCK_FILE, f"PID {os.getpid()}: {command or '?'}",
+                              busy=busy)
 
 
 def migrate_spec(spec: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:

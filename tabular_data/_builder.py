@@ -36,7 +36,7 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -277,23 +277,16 @@ class BuildBusyError(FileExistsError):
     """Another process is building in the same shard folder right now."""
 
 
-@contextlib.contextmanager
-def shard_lock(shards: str | Path) -> Iterator[None]:
-    """Hold the exclusive lock ``<shards>/.lock`` (it holds the holder's PID) while the block
-    trains and assembles; fail at once with :class:`BuildBusyError` if another process
+def shard_lock(shards: str | Path) -> contextlib.AbstractContextManager[None]:
+    """The exclusive lock ``<shards>/.lock`` (it holds the holder's PID), held while the block
+    trains and assembles; fails at once with :class:`BuildBusyError` if another process
     holds it (a killed holder's lock dies with it)."""
-    from benchbench._lockfile import LockBusy, exclusive_lock
+    from benchbench._lockfile import exclusive_lock
 
     lock = Path(shards) / LOCK_FILE
-    held = contextlib.ExitStack()
-    try:
-        held.enter_context(exclusive_lock(lock, f"{os.getpid()}\n"))
-    except LockBusy as e:
-        raise BuildBusyError(f"shard folder {shards} is being built by PID "
-                             f"{e.holder or '?'} (lock {lock}); wait for it to finish, or use "
-                             f"another --shards folder") from None
-    with held:
-        yield
+    return exclusive_lock(lock, f"{os.getpid()}\n", busy=lambda holder: BuildBusyError(
+        f"shard folder {shards} is being built by PID {holder or '?'} (lock {lock}); wait for "
+        f"it to finish, or use another --shards folder"))
 
 
 def table_is_built(out: str | Path, spec: BuildSpec, shards: str | Path | None = None

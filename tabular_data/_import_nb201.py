@@ -605,22 +605,15 @@ class TableBusyError(FileExistsError):
     """Another process is importing the same table right now."""
 
 
-@contextlib.contextmanager
-def _table_lock(dest: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``<dest dir>/.<table stem>.lock`` (the lock file holds
-    the holder's PID); fail at once with :class:`TableBusyError` if another process has it."""
-    from benchbench._lockfile import LockBusy, exclusive_lock
+def _table_lock(dest: Path) -> contextlib.AbstractContextManager[None]:
+    """An exclusive ``flock`` on ``<dest dir>/.<table stem>.lock`` (the lock file holds the
+    holder's PID); fails at once with :class:`TableBusyError` if another process has it."""
+    from benchbench._lockfile import exclusive_lock
 
     lock = dest.parent / f".{dest.stem}.lock"
-    held = contextlib.ExitStack()
-    try:
-        held.enter_context(exclusive_lock(lock, f"{os.getpid()}\n"))
-    except LockBusy as e:
-        raise TableBusyError(f"table {dest} is being imported by PID {e.holder or '?'} (lock "
-                             f"{lock}); wait for it to finish and run the import again"
-                             ) from None
-    with held:
-        yield
+    return exclusive_lock(lock, f"{os.getpid()}\n", busy=lambda holder: TableBusyError(
+        f"table {dest} is being imported by PID {holder or '?'} (lock {lock}); wait for it "
+        f"to finish and run the import again"))
 
 
 def verify_table(path: Path) -> None:
