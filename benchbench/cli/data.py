@@ -17,6 +17,7 @@ import json
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,27 +59,42 @@ def parse_settings(items: list[str] | None) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- handlers
 def cmd_import(a: argparse.Namespace) -> int:
-    """Handler of ``data import``."""
+    """Handler of ``data import``: dispatches on the source (:data:`IMPORT_SOURCES`)."""
+    handler = IMPORT_SOURCES.get(a.source)
+    if handler is None:
+        raise ValueError(f"unknown data source {a.source!r}; allowed: "
+                         f"{', '.join(sorted(IMPORT_SOURCES))}")
+    return handler(a)
+
+
+def _import_nb201(a: argparse.Namespace) -> int:
+    """``data import nb201 PATH``: official NATS / NB201 files or the flat export."""
     from tqdm import tqdm
 
     from tabular_data import import_nb201
 
-    if a.source != "nb201":
-        raise ValueError(f"unknown data source {a.source!r}; allowed: nb201")
+    name = a.name or "nb201"
     t0 = time.perf_counter()
     calls = []
-    with tqdm(unit="cell", desc=f"import {a.name}", disable=not a.progress) as bar:
+    with tqdm(unit="cell", desc=f"import {name}", disable=not a.progress) as bar:
         def progress(n: int) -> None:
             calls.append(n)
             bar.update(n)
 
-        path = import_nb201(a.path, name=a.name, root=data_root(a), hp=a.hp, force=a.force,
+        path = import_nb201(a.path, name=name, root=data_root(a), hp=a.hp, force=a.force,
                             progress=progress, trust_pickle=a.trust_pickle)
     if not calls:
-        print(f"{a.path} is already imported as {a.name!r} ({path}); nothing to do")
+        print(f"{a.path} is already imported as {name!r} ({path}); nothing to do")
     else:
-        print(f"imported {a.path} as {a.name!r} -> {path} ({time.perf_counter() - t0:.1f} s)")
+        print(f"imported {a.path} as {name!r} -> {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+#: ``data import SOURCE``: one handler per source (each reads the options it needs from the
+#: parsed arguments; the options of every source are declared in :func:`register`).
+IMPORT_SOURCES: dict[str, Callable[[argparse.Namespace], int]] = {
+    "nb201": _import_nb201,
+}
 
 
 def _short(text: str, width: int = 90) -> str:
@@ -189,9 +205,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     dsub = data.add_subparsers(dest="data_command", required=True)
 
     imp = dsub.add_parser("import", parents=parents, help="import benchmark data into a table")
-    imp.add_argument("source", help="what kind of data: nb201")
+    imp.add_argument("source", help="what kind of data: " + ", ".join(sorted(IMPORT_SOURCES)))
     imp.add_argument("path", help="NATS tss 'simple' directory, official .pth, or flat export")
-    imp.add_argument("--name", default="nb201", help="table name (default: nb201)")
+    imp.add_argument("--name", default=None, help="table name (default: the source's name)")
     imp.add_argument("--hp", default="200", choices=["200", "12"],
                      help="NB201 training schedule to import (default: 200 epochs)")
     imp.add_argument("--force", action="store_true", help="replace an existing table")
