@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import heapq
 import json
 import math
 import platform
+import re
 import time
 import traceback
 from collections.abc import Mapping
@@ -25,10 +27,17 @@ from benchbench.optimizer import OneShotSearch, OneShotStep, make_optimizer
 from benchbench.rng import derive_seed, make_rng, stable_hash
 from benchbench.spaces import is_enumerable
 from benchbench.store import StudyStore
-from benchbench.trial import RunManifest, TrialValue
+from benchbench.trial import (
+    EXTRA_FIELDS,
+    EXTRA_METRIC_PREFIX,
+    RunManifest,
+    TrialInfo,
+    TrialValue,
+)
 
-__all__ = ["COST_MODES", "CROSSING_MODES", "NOISE_MODES", "REPEAT_MODES", "RunConfig",
-           "RunTarget", "eval_time_metric", "execute_run", "now", "optimizer_rng",
+__all__ = ["COST_MODES", "CROSSING_MODES", "NOISE_MODES", "REPEAT_MODES", "SIM_MODES",
+           "Constraint", "RunConfig", "RunOutput", "RunTarget", "eval_time_metric",
+           "execute_run", "execute_run_full", "now", "optimizer_rng", "parse_constraint",
            "run_and_store", "versions"]
 
 #: What the optimizer is answered with: ``crn`` one recorded run per (cell, run seed, dataset),
@@ -80,6 +89,21 @@ class RunConfig:
         allow_test_objective: the objective may share images with the test split (a run
             made so is marked in its manifest and every report says so).
         protocol: the named preset the settings came from (recorded only).
+        record_metrics: further metrics recorded for every evaluation (``evals.csv``) and
+            told to the optimizer in :attr:`TrialValue.metrics` (multi-objective search);
+            validation and cost metrics only (a test metric is refused unless
+            ``allow_test_objective``).
+        constraints: ``"metric<=value"`` / ``">="`` / ``"<"`` / ``">"`` strings (see
+            :func:`parse_constraint`): an evaluation that breaks one is *infeasible*: it is
+            recorded and told to the optimizer (``feasible=False``) but never becomes the
+            incumbent; the run's result counts them.
+        sim_workers: simulated parallel workers (``1``: sequential).  With more, an event
+            queue ordered by simulated finish time decides which evaluation returns next
+            (ties: the earlier started, then the lower worker); ``sim_time_s`` of a record is
+            its simulated finish time and ``evals.csv`` has its start and worker.
+        sim_mode: ``"async"`` (a worker asks for its next trial as soon as it is free) or
+            ``"sync"`` (batches of ``sim_workers`` trials; the next batch starts when the
+            slowest of the batch is done).
     """
 
     benchmark: str
@@ -103,14 +127,22 @@ class RunConfig:
     budget_crossing: str = "keep"
     allow_test_objective: bool = False
     protocol: str | None = None
+    record_metrics: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    sim_workers: int = 1
+    sim_mode: str = "async"
 
     def to_dict(self) -> dict[str, Any]:
         # dataclasses.asdict deep-copies every field: ~1.7 ms a run, for plain values
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["params"] = dict(self.params)
-        d["transfer"] = list(self.transfer)
-        if not self.transfer:  # keeps the hash of runs without transfer stable
-            del d["transfer"]
+        # settings at their default are left out: the hash of runs that do not use them
+        # stays what it was before they existed
+        for key, default in _HASH_DEFAULTS.items():
+            if d[key] == default:
+                del d[key]
+            elif isinstance(d[key], tuple):
+                d[key] = list(d[key])
         return d
 
     def config_hash(self) -> str:
@@ -120,6 +152,50 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         return f"{self.label}/seed-{self.seed:06d}"
+
+
+_HASH_DEFAULTS: dict[str, Any] = {"transfer": (), "record_metrics": (), "constraints": (),
+                                  "sim_workers": 1, "sim_mode": "async"}
+#: ``RunConfig.sim_mode`` values.
+SIM_MODES = ("async", "sync")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op value`` (``op`` one of ``<=``, ``>=``, ``<``, ``>``)."""
+
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, x: float) -> bool:
+        """Whether ``x`` meets the constraint (NaN never does)."""
+        if self.op == "<=":
+            return x <= self.value
+        if self.op == ">=":
+            return x >= self.value
+        if self.op == "<":
+            return x < self.value
+        return x > self.value
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}"
+
+
+def parse_constraint(text: str) -> Constraint:
+    """``"latency_ms<=5"`` -> :class:`Constraint` (``ValueError`` naming the text if bad)."""
+    m = _CONSTRAINT.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"bad constraint {text!r}; use METRIC<=VALUE, METRIC>=VALUE, "
+                         f"METRIC<VALUE or METRIC>VALUE, e.g. latency_ms<=5")
+    try:
+        value = float(m.group(3))
+    except ValueError:
+        raise ValueError(f"bad constraint {text!r}: {m.group(3)!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"bad constraint {text!r}: the bound must be finite")
+    return Constraint(m.group(1), m.group(2), value)
 
 
 def versions() -> dict[str, str]:
@@ -185,6 +261,23 @@ def eval_time_metric(split: str) -> str:
     return f"{split}_eval_s"
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One evaluation looked up but not yet recorded."""
+
+    arch: Any
+    arch_id: str
+    index: int | str
+    fid: int
+    data_seed: int | None
+    objective: float
+    cost: float             # seconds charged to the clock (NaN counted as 0)
+    raw_cost: float         # as recorded (NaN when the source has none)
+    metrics: dict[str, float]
+    feasible: bool
+    resumed_from: int | None
+
+
 class _Loop:
     """The bookkeeping of one run: clock, incumbent (by what the optimizer saw), records."""
 
@@ -200,14 +293,25 @@ class _Loop:
                             if cfg.cost == "train+eval" and obj.split is not None else None)
         self.noise = (_NoiseSeeds(bench, cfg.dataset, cfg.seed, cfg.noise)
                       if cfg.noise in ("crn", "fresh") else None)
+        self.constraints = tuple(parse_constraint(c) for c in cfg.constraints)
+        names = list(cfg.record_metrics)
+        names += [c.metric for c in self.constraints if c.metric not in names]
+        self.metric_names: tuple[str, ...] = tuple(names)
+        self.directions = {m: bench.metric(cfg.dataset, m).direction is Direction.MAXIMIZE
+                           for m in self.metric_names}
         self.records: list[tuple[Any, ...]] = []
+        self.extras: list[tuple[Any, ...]] = []
+        self.n_infeasible = 0
+        self.n_resumed = 0
+        self._trained: dict[str, int] = {}
         self.clock = 0.0
         self.best = -math.inf
         self.inc_arch: Any = None
         self.inc_index: int | str = ""
         self.inc_id, self.inc_obj = "", math.nan
         self.inc_values = (math.nan,) * 4
-        self._seen: dict[tuple[str, int], tuple[float, float, int | None]] = {}
+        self._seen: dict[tuple[str, int], tuple[float, float, int | None,
+                                                dict[str, float]]] = {}
         self._means: dict[tuple[str, int | None], tuple[float, float, float, float]] = {}
         self.stopped = ""
 
@@ -241,54 +345,117 @@ class _Loop:
         got = self._means[key] = (*mean, *held)
         return got
 
-    def evaluate(self, arch: Any, fidelity: int | None, extra_cost: float = math.nan
-                 ) -> tuple[float, float] | None:
-        """Query ``arch`` and record it; returns (objective, cost), or ``None`` when the
-        query would cross the time budget and crossings are dropped (the run ends).
-        ``extra_cost`` replaces the benchmark's cost (one-shot steps are charged their own
-        search time)."""
+    def lookup(self, arch: Any, fidelity: int | None, extra_cost: float = math.nan,
+               resume: bool = False) -> _Outcome:
+        """Query ``arch`` (nothing recorded yet): its objective, cost, data seed, recorded
+        metrics and feasibility.  ``extra_cost`` replaces the benchmark's cost (one-shot
+        steps are charged their own search time); ``resume`` charges only the epochs beyond
+        the highest this run has already trained the cell to."""
         cfg = self.cfg
         arch_id = self.space.arch_id(arch)
         fid = fidelity or cfg.fidelity
         index: int | str = self.space.index(arch) if self.enumerable else ""  # type: ignore[attr-defined]
         cached = self._seen.get((arch_id, fid)) if cfg.repeats == "cache" else None
+        resumed_from: int | None = None
+        metrics: dict[str, float] = {}
         if cached is not None:
-            y, cost, data_seed = cached[0], 0.0, cached[2]
+            y, cost, data_seed, metrics = cached[0], 0.0, cached[2], dict(cached[3])
         else:
             data_seed = self.noise(arch, arch_id) if self.noise is not None else None
             ev = self.bench.query(arch, dataset=cfg.dataset, fidelity=fid, data_seed=data_seed)
             y = ev.values[cfg.objective]
+            metrics = {m: ev.values.get(m, math.nan) for m in self.metric_names}
             if not math.isnan(extra_cost):
                 cost = extra_cost
-            elif self.eval_metric is not None:
-                eval_s = ev.values[self.eval_metric]
-                if math.isnan(eval_s):
-                    raise MissingDataError(
-                        f"no recorded {self.eval_metric} for {arch_id} (seed {data_seed}) at "
-                        f"epoch {fid} on {cfg.dataset!r}: cost 'train+eval' cannot charge it")
-                cost = ev.cost_s + eval_s
             else:
-                cost = ev.cost_s
+                cost = self._cost(ev, arch_id, data_seed, fid)
+                prev = self._trained.get(arch_id) if resume else None
+                if prev is not None:
+                    resumed_from = prev
+                    if prev >= fid:
+                        cost = self._eval_cost(ev, arch_id, data_seed, fid)
+                    else:
+                        before = self.bench.query(arch, dataset=cfg.dataset, fidelity=prev,
+                                                  data_seed=data_seed)
+                        cost = cost - before.cost_s
             if math.isnan(cost) and cfg.max_seconds is not None:
                 raise MissingDataError(
                     f"no recorded training time for {arch_id} (seed {data_seed}) at epoch {fid} "
                     f"on {cfg.dataset!r}: a time budget cannot charge it")
-            self._seen.setdefault((arch_id, fid), (y, cost, data_seed))
-        if (cfg.budget_crossing == "drop" and cfg.max_seconds is not None
-                and self.clock + (cost if cost == cost else 0.0) > cfg.max_seconds):
+            self._seen.setdefault((arch_id, fid), (y, cost, data_seed, metrics))
+            if self._trained.get(arch_id, 0) < fid:
+                self._trained[arch_id] = fid
+        feasible = all(c.holds(metrics[c.metric]) for c in self.constraints)
+        return _Outcome(arch, arch_id, index, fid, data_seed, y,
+                        cost if cost == cost else 0.0, cost, metrics, feasible, resumed_from)
+
+    def _eval_cost(self, ev: Any, arch_id: str, data_seed: int | None, fid: int) -> float:
+        """Seconds of one evaluation pass when the cost mode charges it, else 0."""
+        if self.eval_metric is None:
+            return 0.0
+        eval_s = float(ev.values[self.eval_metric])
+        if math.isnan(eval_s):
+            raise MissingDataError(
+                f"no recorded {self.eval_metric} for {arch_id} (seed {data_seed}) at "
+                f"epoch {fid} on {self.cfg.dataset!r}: cost 'train+eval' cannot charge it")
+        return eval_s
+
+    def _cost(self, ev: Any, arch_id: str, data_seed: int | None, fid: int) -> float:
+        return float(ev.cost_s) + self._eval_cost(ev, arch_id, data_seed, fid)
+
+    def record(self, out: _Outcome, start: float, finish: float, worker: int = 0) -> None:
+        """Record ``out`` as the next evaluation, finishing at simulated time ``finish``."""
+        self.clock = finish
+        y = out.objective
+        score = y if self.maximize else -y
+        if out.feasible and score > self.best:  # NaN never improves
+            self.best, self.inc_arch, self.inc_index, self.inc_id, self.inc_obj = (
+                score, out.arch, out.index, out.arch_id, y)
+            self.inc_values = self._report_values(out.arch, out.arch_id, out.data_seed)
+        if not out.feasible:
+            self.n_infeasible += 1
+        v, t, vh, th = self.inc_values
+        n = len(self.records)
+        self.records.append((n, out.arch_id, out.index, out.fid,
+                             "" if out.data_seed is None else out.data_seed, y, out.raw_cost,
+                             self.clock, self.inc_index, v, t, self.inc_id, vh, th))
+        self.extras.append((n, start, worker,
+                            "" if out.resumed_from is None else out.resumed_from,
+                            int(out.feasible), *(out.metrics[m] for m in self.metric_names)))
+        if out.resumed_from is not None:
+            self.n_resumed += 1
+
+    def value(self, out: _Outcome) -> TrialValue:
+        """What the optimizer is told about ``out``."""
+        return TrialValue(out.objective, out.raw_cost, self.maximize, out.metrics,
+                          self.directions, out.feasible, out.fid)
+
+    def crosses(self, start: float, cost: float) -> bool:
+        """Whether an evaluation from ``start`` costing ``cost`` crosses ``max_seconds``
+        and crossings are dropped."""
+        cfg = self.cfg
+        return (cfg.budget_crossing == "drop" and cfg.max_seconds is not None
+                and start + cost > cfg.max_seconds)
+
+    def evaluate(self, arch: Any, fidelity: int | None, extra_cost: float = math.nan,
+                 resume: bool = False) -> _Outcome | None:
+        """Query and record ``arch`` (sequentially, after the last evaluation); ``None``
+        when it would cross the time budget and crossings are dropped (the run ends)."""
+        out = self.lookup(arch, fidelity, extra_cost, resume)
+        if self.crosses(self.clock, out.cost):
             self.stopped = "the next evaluation would have crossed max_seconds (dropped)"
             return None
-        self.clock += cost if cost == cost else 0.0
-        score = y if self.maximize else -y
-        if score > self.best:  # NaN never improves
-            self.best, self.inc_arch, self.inc_index, self.inc_id, self.inc_obj = (
-                score, arch, index, arch_id, y)
-            self.inc_values = self._report_values(arch, arch_id, data_seed)
-        v, t, vh, th = self.inc_values
-        self.records.append((len(self.records), arch_id, index, fid,
-                             "" if data_seed is None else data_seed, y, cost, self.clock,
-                             self.inc_index, v, t, self.inc_id, vh, th))
-        return y, cost
+        start = self.clock
+        self.record(out, start, start + out.cost)
+        return out
+
+    def extras_columns(self) -> tuple[str, ...]:
+        return EXTRA_FIELDS + tuple(EXTRA_METRIC_PREFIX + m for m in self.metric_names)
+
+    def wants_extras(self) -> bool:
+        """Whether the run writes ``evals.csv`` (it records more than records.csv holds)."""
+        cfg = self.cfg
+        return bool(self.metric_names or cfg.sim_workers > 1 or self.n_resumed)
 
     def budget_left(self) -> bool:
         cfg = self.cfg
@@ -308,6 +475,11 @@ class _Loop:
             "distinct_cells": len({r[1] for r in self.records})}
         if self.stopped:
             out["stopped"] = self.stopped
+        if self.constraints:
+            out["constraints"] = [str(c) for c in self.constraints]
+            out["n_infeasible"] = self.n_infeasible
+        if self.n_resumed:
+            out["n_resumed"] = self.n_resumed
         if cfg.transfer and self.inc_arch is not None:
             out["transfer"] = {ds: _transfer_values(self.report, self.inc_arch, ds, cfg)
                                for ds in cfg.transfer}
@@ -335,6 +507,18 @@ def optimizer_rng(seed: int, dataset: str) -> np.random.Generator:
     return make_rng(seed, "optimizer", dataset)
 
 
+@dataclass
+class RunOutput:
+    """What one run produced: ``records`` (rows of :data:`~benchbench.trial.RECORD_FIELDS`),
+    ``result`` (the manifest's ``result``) and, when the run records more than that, the
+    rows of ``evals.csv`` (``extras`` under ``extras_columns``; empty otherwise)."""
+
+    records: list[tuple[Any, ...]]
+    result: dict[str, Any]
+    extras_columns: tuple[str, ...] = ()
+    extras: list[tuple[Any, ...]] | None = None
+
+
 def execute_run(bench: Benchmark | RunTarget, cfg: RunConfig
                 ) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     """Run one configuration in memory.
@@ -343,6 +527,12 @@ def execute_run(bench: Benchmark | RunTarget, cfg: RunConfig
         (records, result): one tuple per evaluation in :data:`~benchbench.trial.RECORD_FIELDS`
         order, and the summary stored in the manifest's ``result``.
     """
+    out = execute_run_full(bench, cfg)
+    return out.records, out.result
+
+
+def execute_run_full(bench: Benchmark | RunTarget, cfg: RunConfig) -> RunOutput:
+    """:func:`execute_run` with the per-evaluation extras (``evals.csv``) too."""
     target = bench if isinstance(bench, RunTarget) else RunTarget(bench)
     search = target.search
     opt = make_optimizer(cfg.algorithm, **dict(cfg.params))
@@ -358,19 +548,72 @@ def execute_run(bench: Benchmark | RunTarget, cfg: RunConfig
                 step = OneShotStep(*step)
             if loop.evaluate(step.arch, None, float(step.cost_s)) is None:
                 break
-        return loop.records, loop.result(opt.get_params())
+    elif cfg.sim_workers > 1:
+        _drive_workers(opt, loop, cfg)
+    else:
+        multi_fidelity = opt.capabilities.multi_fidelity
+        while loop.budget_left():
+            trial = opt.ask()
+            _check_trial(trial, multi_fidelity, cfg)
+            told = loop.evaluate(trial.arch, trial.fidelity, resume=trial.resume)
+            if told is None:
+                break
+            opt.tell(trial, loop.value(told))
+    result = loop.result(opt.get_params())
+    if loop.wants_extras():
+        return RunOutput(loop.records, result, loop.extras_columns(), loop.extras)
+    return RunOutput(loop.records, result)
+
+
+def _check_trial(trial: TrialInfo, multi_fidelity: bool, cfg: RunConfig) -> None:
+    if (trial.fidelity is not None or trial.resume) and not multi_fidelity:
+        what = (f"fidelity {trial.fidelity}" if trial.fidelity is not None
+                else "to resume a training")
+        raise BenchmarkError(f"optimizer {cfg.algorithm!r} asked for {what} but does not "
+                             f"declare Capabilities(multi_fidelity=True)")
+
+
+def _drive_workers(opt: Any, loop: _Loop, cfg: RunConfig) -> None:
+    """``cfg.sim_workers`` simulated workers: an event queue of running evaluations ordered
+    by (finish time, start order); the optimizer is asked whenever a worker is free
+    (``async``) or when the whole batch is back (``sync``), and told each result when its
+    evaluation finishes.  Depends on nothing but the seeds and settings (no real time)."""
+    k = cfg.sim_workers
     multi_fidelity = opt.capabilities.multi_fidelity
-    while loop.budget_left():
-        trial = opt.ask()
-        if trial.fidelity is not None and not multi_fidelity:
-            raise BenchmarkError(f"optimizer {cfg.algorithm!r} asked for fidelity "
-                                 f"{trial.fidelity} but does not declare "
-                                 f"Capabilities(multi_fidelity=True)")
-        told = loop.evaluate(trial.arch, trial.fidelity)
-        if told is None:
+    running: list[tuple[float, int, int, float, TrialInfo, _Outcome]] = []
+    free = list(range(k))
+    now = 0.0
+    started = 0
+    done = False
+
+    def can_start() -> bool:
+        return (not done and (cfg.max_evals is None or started < cfg.max_evals)
+                and (cfg.max_seconds is None or now < cfg.max_seconds))
+
+    while True:
+        if cfg.sim_mode == "async" or not running:
+            while free and can_start():
+                trial = opt.ask()
+                _check_trial(trial, multi_fidelity, cfg)
+                out = loop.lookup(trial.arch, trial.fidelity, resume=trial.resume)
+                w = free.pop(0)
+                heapq.heappush(running, (now + out.cost, started, w, now, trial, out))
+                started += 1
+        if not running:
             break
-        opt.tell(trial, TrialValue(told[0], told[1], loop.maximize))
-    return loop.records, loop.result(opt.get_params())
+        finish, _, w, start, trial, out = heapq.heappop(running)
+        now = max(now, finish)
+        if loop.crosses(start, out.cost):
+            # a result that would land after max_seconds is dropped, and no more start
+            loop.stopped = "evaluations that would have crossed max_seconds were dropped"
+            done = True
+            free.append(w)
+            free.sort()
+            continue
+        loop.record(out, start, finish, w)
+        opt.tell(trial, loop.value(out))
+        free.append(w)
+        free.sort()
 
 
 def _transfer_values(bench: Benchmark, arch: Any, dataset: str,
@@ -399,9 +642,12 @@ def run_and_store(bench: Benchmark | RunTarget, cfg: RunConfig, out: Path,
     store.write_manifest(man, cfg.label, cfg.seed)
     t0 = time.perf_counter()
     try:
-        records, result = execute_run(bench, cfg)
-        man.records_sha256 = store.write_records(records, cfg.label, cfg.seed)
-        man.status, man.result = "done", result
+        ran = execute_run_full(bench, cfg)
+        man.records_sha256 = store.write_records(ran.records, cfg.label, cfg.seed)
+        if ran.extras is not None:
+            man.extras_sha256 = store.write_extras(ran.extras_columns, ran.extras, cfg.label,
+                                                   cfg.seed)
+        man.status, man.result = "done", ran.result
     except Exception as e:  # recorded, not fatal
         man.status = "failed"
         man.error = f"{type(e).__name__}: {e}"

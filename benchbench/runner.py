@@ -57,11 +57,14 @@ from benchbench._run import (
     NOISE_ALIASES,
     NOISE_MODES,
     REPEAT_MODES,
+    SIM_MODES,
     RunConfig,
     RunTarget,
     eval_time_metric,
     execute_run,
+    execute_run_full,
     now,
+    parse_constraint,
     versions,
 )
 from benchbench.api import Benchmark, BenchmarkError, MissingDataError, unknown
@@ -70,8 +73,8 @@ from benchbench.optimizer import make_optimizer
 from benchbench.store import StoreError, StudyStore, check_label, check_seed
 
 __all__ = ["MAX_RUNS", "SEARCH_PROTOCOLS", "RunConfig", "SearchSettings", "StudyInterrupted",
-           "StudyResult", "WorkerError", "execute_run", "plan_study", "run_study",
-           "search_settings", "versions"]
+           "StudyResult", "WorkerError", "execute_run", "execute_run_full", "plan_study",
+           "run_study", "search_settings", "versions"]
 
 #: The most runs (seeds x algorithms) one study may plan.  More is refused before anything
 #: is written (a typo such as ``--seeds 0-10000000000`` would otherwise fill the disk with
@@ -139,6 +142,11 @@ class SearchSettings:
         max_seconds: a time budget that comes with a protocol (``None``: none).
         allow_test_objective: allow an objective that shares images with the test split.
         protocol: the preset's name (recorded).
+        record_metrics: further metrics recorded per evaluation and told to the optimizer
+            (multi-objective search; see :class:`~benchbench._run.RunConfig`).
+        constraints: ``"metric<=value"`` strings (constrained search).
+        sim_workers: simulated parallel workers (``1``: sequential).
+        sim_mode: ``"async"`` or ``"sync"`` (see :data:`~benchbench._run.SIM_MODES`).
     """
 
     noise: str = "crn"
@@ -150,10 +158,29 @@ class SearchSettings:
     max_seconds: float | None = None
     allow_test_objective: bool = False
     protocol: str | None = None
+    record_metrics: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    sim_workers: int = 1
+    sim_mode: str = "async"
 
     def __post_init__(self) -> None:
         noise = NOISE_ALIASES.get(self.noise, self.noise)
         object.__setattr__(self, "noise", noise)
+        for name in ("record_metrics", "constraints"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = tuple(x.strip() for x in value.split(",") if x.strip())
+            object.__setattr__(self, name, tuple(value))
+        if len(set(self.record_metrics)) != len(self.record_metrics):
+            raise ValueError(f"record_metrics names a metric twice: {list(self.record_metrics)}")
+        for c in self.constraints:
+            parse_constraint(c)
+        if (isinstance(self.sim_workers, bool) or not isinstance(self.sim_workers, int)
+                or self.sim_workers < 1):
+            raise ValueError(f"sim_workers must be an int >= 1, got {self.sim_workers!r}")
+        if self.sim_mode not in SIM_MODES:
+            raise ValueError(f"unknown sim_mode {self.sim_mode!r}; allowed: "
+                             f"{', '.join(SIM_MODES)}")
         for name, value, allowed in (("noise", noise, NOISE_MODES),
                                      ("cost", self.cost, COST_MODES),
                                      ("repeats", self.repeats, REPEAT_MODES),
@@ -245,6 +272,19 @@ def _check_setup(bench: Benchmark, report: Benchmark | None, dataset: str, objec
                 f"cost 'train+eval' needs the evaluation time of the {m.split.value!r} split "
                 f"(metric {need!r}), which {bench.name!r} does not record on {dataset!r}: "
                 f"import the official files (not the flat export) or use cost 'train'")
+    names_set = set(names)
+    wanted = list(st.record_metrics) + [parse_constraint(c).metric for c in st.constraints]
+    for name in wanted:
+        if name not in names_set:
+            raise BenchmarkError(f"metric {name!r} (record_metrics / constraints) is not on "
+                                 f"dataset {dataset!r} of {bench.name!r}; its metrics: "
+                                 f"{', '.join(names)}")
+        mm = bench.metric(dataset, name)
+        if mm.split is not None and mm.split.is_test_data and not st.allow_test_objective:
+            raise BenchmarkError(
+                f"metric {name!r} is measured on test images (split {mm.split.value!r}); "
+                f"the optimizer must not see it (record_metrics / constraints take "
+                f"validation and cost metrics; allow_test_objective overrides this)")
     report_fid = None
     if st.report_fidelity is not None or report is not None:
         report_fid = rb.check_fidelity(dataset, st.report_fidelity)
@@ -318,7 +358,9 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
                 report_benchmark=None if report is None else report.name,
                 report_fidelity=report_fid, cost=st.cost, repeats=st.repeats,
                 budget_crossing=st.budget_crossing,
-                allow_test_objective=st.allow_test_objective, protocol=st.protocol))
+                allow_test_objective=st.allow_test_objective, protocol=st.protocol,
+                record_metrics=st.record_metrics, constraints=st.constraints,
+                sim_workers=st.sim_workers, sim_mode=st.sim_mode))
     return configs
 
 
@@ -336,7 +378,9 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
               cost: str | None = None, repeats: str | None = None,
               budget_crossing: str | None = None, allow_test_objective: bool | None = None,
               workers: int = 1, executor: str = "local", progress: bool = False,
-              command: str | None = None,
+              command: str | None = None, record_metrics: Sequence[str] | None = None,
+              constraints: Sequence[str] | None = None, sim_workers: int | None = None,
+              sim_mode: str | None = None,
               on_progress: Callable[[int, int], None] | None = None) -> StudyResult:
     """Run every (algorithm, seed) of a study, skipping runs already done.
 
@@ -356,6 +400,7 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
             :mod:`benchbench.executors`).
         progress: show a progress bar (tqdm) on stderr.
         command: the command line that started the study (recorded in ``study.json``).
+        record_metrics, constraints, sim_workers, sim_mode: see :class:`SearchSettings`.
 
     Everything is validated before anything is written: a bad setting leaves ``out`` absent
     or unchanged.  One process at a time writes a study folder: a second ``run_study`` on a
@@ -395,7 +440,9 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
                                  report_fidelity=report_fidelity, cost=cost, repeats=repeats,
                                  budget_crossing=budget_crossing,
                                  allow_test_objective=allow_test_objective,
-                                 max_seconds=max_seconds)
+                                 max_seconds=max_seconds, record_metrics=record_metrics,
+                                 constraints=constraints, sim_workers=sim_workers,
+                                 sim_mode=sim_mode)
             configs = plan_study(bench, dataset=dataset, algorithms=algorithms, seeds=seeds,
                                  max_evals=max_evals, objective=objective,
                                  test_metric=test_metric, transfer=transfer, report=report,
@@ -413,6 +460,11 @@ def run_study(bench: Benchmark, out: str | Path, *, dataset: str,
                            "report_benchmark": None if report is None else _bench_info(report),
                            "report_fidelity": c0.report_fidelity or c0.fidelity},
             }
+            search_spec: dict[str, Any] = study["search"]  # type: ignore[assignment]
+            for key in ("record_metrics", "constraints", "sim_workers", "sim_mode"):
+                value = getattr(c0, key)
+                if value != getattr(SearchSettings, key):  # only when used: older studies
+                    search_spec[key] = list(value) if isinstance(value, tuple) else value
             facts = _study_facts(study, report or bench)
             result.not_done = len(configs)
             _refuse_v1(store)

@@ -5,6 +5,9 @@ Layout (schema :data:`SCHEMA_VERSION`)::
     DIR/study.json                                   what the study is (see below)
     DIR/runs/<label>/seed-<seed:06d>/manifest.json   RunManifest.to_dict()
     DIR/runs/<label>/seed-<seed:06d>/records.csv     header = RECORD_FIELDS, one row per eval
+    DIR/runs/<label>/seed-<seed:06d>/evals.csv       optional: EXTRA_FIELDS + metric:<name>
+                                                     columns, one row per eval (recorded
+                                                     metrics, simulated workers, resumes)
 
 ``study.json`` holds ``schema``; the fixed setting of every run (benchmark with its data
 sha256, dataset, objective, test metric, fidelity, noise, budget, transfer datasets); the
@@ -40,10 +43,17 @@ from typing import Any
 import numpy as np
 
 from benchbench.api import Direction, Metric
-from benchbench.trial import RECORD_FIELDS, RECORD_FIELDS_V1, RunManifest
+from benchbench.trial import (
+    EXTRA_FIELDS,
+    EXTRA_METRIC_PREFIX,
+    RECORD_FIELDS,
+    RECORD_FIELDS_V1,
+    RunManifest,
+)
 
 __all__ = [
     "MANIFEST_FILE",
+    "EXTRAS_FILE",
     "RECORDS_FILE",
     "SCHEMA_VERSION",
     "STUDY_FILE",
@@ -62,6 +72,7 @@ SCHEMA_VERSION = 2
 STUDY_FILE = "study.json"
 MANIFEST_FILE = "manifest.json"
 RECORDS_FILE = "records.csv"
+EXTRAS_FILE = "evals.csv"
 _LOCK_FILE = ".lock"
 
 _ID_COLUMNS = ("arch_id", "incumbent_id")
@@ -275,6 +286,54 @@ class StudyStore:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write(d / RECORDS_FILE, text)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def write_extras(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], label: str,
+                     seed: int) -> str:
+        """Write a run's ``evals.csv`` (``columns`` = :data:`EXTRA_FIELDS` then
+        ``metric:<name>`` columns); returns its sha256 (for the manifest)."""
+        cols = tuple(columns)
+        if cols[:len(EXTRA_FIELDS)] != EXTRA_FIELDS or not all(
+                c.startswith(EXTRA_METRIC_PREFIX) for c in cols[len(EXTRA_FIELDS):]):
+            raise StoreError(f"evals.csv columns must be {list(EXTRA_FIELDS)} then "
+                             f"'{EXTRA_METRIC_PREFIX}<name>' columns, got {list(cols)}")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(("" if v is None else v for v in r) for r in rows)
+        text = buf.getvalue()
+        d = self.run_path(label, seed)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d / EXTRAS_FILE, text)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def read_extras(self, run: RunFiles) -> Any:
+        """A run's ``evals.csv`` as a DataFrame (``None`` if the run wrote none): ``eval``,
+        ``worker`` and ``resumed_from`` nullable ``Int64``, ``feasible`` bool, ``start_s``
+        and every ``metric:<name>`` column float64.
+
+        Raises:
+            StoreError: an unknown header.
+        """
+        import pandas as pd
+
+        path = run.path / EXTRAS_FILE
+        if not path.is_file():
+            return None
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        cols = tuple(df.columns)
+        if cols[:len(EXTRA_FIELDS)] != EXTRA_FIELDS:
+            raise StoreError(f"corrupt {EXTRAS_FILE} in {run.rel}: header is not "
+                             f"{list(EXTRA_FIELDS)} + metric columns")
+        out: dict[str, Any] = {}
+        for c in cols:
+            if c in ("eval", "worker", "resumed_from"):
+                out[c] = pd.to_numeric(df[c].replace("", None), errors="coerce"
+                                       ).astype("Int64")
+            elif c == "feasible":
+                out[c] = df[c].isin(("1", "True", "true"))
+            else:
+                out[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return pd.DataFrame(out)
 
     def read_records_raw(self, run: RunFiles) -> tuple[tuple[str, ...], bytes, bytes]:
         """(fields, body without header, whole file) of a run's ``records.csv``.

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["RECORD_FIELDS", "RECORD_FIELDS_V1", "RunManifest", "TrialInfo", "TrialRecord",
-           "TrialValue"]
+__all__ = ["EXTRA_FIELDS", "EXTRA_METRIC_PREFIX", "RECORD_FIELDS", "RECORD_FIELDS_V1",
+           "RunManifest", "TrialInfo", "TrialRecord", "TrialValue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +19,17 @@ class TrialInfo:
         arch: an arch record of the run's search space.
         fidelity: epochs to train; ``None`` for the run's fidelity.
         trial_id: the optimizer's own counter (0, 1, ...).
+        resume: continue the cell's training from the highest epoch this run has already
+            trained it to (pause and resume): only the extra epochs are charged (the table's
+            cumulative cost at ``fidelity`` minus that at the earlier epoch) and the record
+            says from which epoch it resumed.  ``False``: trained from scratch (charged the
+            full cost).  Only for optimizers with ``Capabilities(multi_fidelity=True)``.
     """
 
     arch: Any
     fidelity: int | None = None
     trial_id: int = 0
+    resume: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +41,22 @@ class TrialValue:
             NaN if the source has no value.
         cost_s: simulated seconds the evaluation took.
         maximize: whether larger objective values are better.
+        metrics: the run's recorded metrics (``record_metrics`` and every constrained
+            metric; validation and cost metrics only, never a test metric) at the trial's
+            fidelity: name -> value (NaN where the source has none).
+        directions: name -> ``True`` if larger is better, for every key of ``metrics``.
+        feasible: whether the evaluation meets every constraint of the run (``True`` when
+            the run has none).
+        fidelity: the epochs the objective was read at.
     """
 
     objective: float
     cost_s: float
     maximize: bool = True
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    directions: Mapping[str, bool] = field(default_factory=dict)
+    feasible: bool = True
+    fidelity: int | None = None
 
     def score(self) -> float:
         """The objective oriented so that larger is better (NaN stays NaN)."""
@@ -64,6 +81,20 @@ RECORD_FIELDS: tuple[str, ...] = (
                                 # that did not select it (NaN when there are none)
     "incumbent_test_heldout",   # the same for the test metric (reporting only)
 )
+
+#: Fixed leading columns of a run's optional ``evals.csv`` (one row per evaluation, same
+#: order as ``records.csv``), written when the run records more than the objective: metrics
+#: (``record_metrics`` / constraints), simulated parallel workers or resumed trainings.
+#: Each recorded metric follows as a column ``metric:<name>``.
+EXTRA_FIELDS: tuple[str, ...] = (
+    "eval",          # the evaluation counter of records.csv
+    "start_s",       # simulated clock when the evaluation started (its worker took it)
+    "worker",        # simulated worker (0-based) that ran it
+    "resumed_from",  # epoch the cell's training resumed from ("" when trained from scratch)
+    "feasible",      # 1 if every constraint holds, else 0
+)
+#: Prefix of the metric columns of ``evals.csv``.
+EXTRA_METRIC_PREFIX = "metric:"
 
 #: The columns benchbench 0.1 wrote (study schema 1): no ``incumbent_id``.
 RECORD_FIELDS_V1: tuple[str, ...] = RECORD_FIELDS[:11]
@@ -120,6 +151,8 @@ class RunManifest:
     result: dict[str, Any] = field(default_factory=dict)
     #: sha256 of the run's ``records.csv`` as written (empty for 0.1 manifests).
     records_sha256: str = ""
+    #: sha256 of the run's ``evals.csv`` (empty when the run wrote none).
+    extras_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # shallow (dataclasses.asdict deep-copies every nested dict: measurable per run)

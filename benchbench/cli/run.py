@@ -197,7 +197,11 @@ def _run(a: argparse.Namespace) -> int:
                             repeats=a.repeats, budget_crossing=a.budget_crossing,
                             allow_test_objective=True if a.allow_test_objective else None,
                             workers=a.workers, executor=a.executor, progress=a.progress,
-                            command=command)
+                            command=command,
+                            record_metrics=split_items(a.record_metric) or None,
+                            constraints=a.constraint or None,
+                            sim_workers=a.workers_simulated,
+                            sim_mode=a.simulated_mode)
     except StudyInterrupted as e:
         r = e.result
         print(f"benchbench: interrupted by {r.interrupted}: {r.done} runs done now, "
@@ -272,6 +276,19 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="hyper-parameter of the algorithm labelled LABEL, value parsed as "
                         "JSON where it parses, e.g. re.population_size=20 (repeatable; see "
                         "`benchbench list algorithms`)")
+    r.add_argument("--record-metric", action="append", metavar="M1,M2",
+                   help="further metrics recorded for every evaluation (runs/*/evals.csv) and "
+                        "told to the optimizer, e.g. params,latency_ms (multi-objective "
+                        "search; validation and cost metrics only; repeatable)")
+    r.add_argument("--constraint", action="append", metavar="METRIC<=VALUE",
+                   help="constrained search: evaluations breaking it are infeasible (never "
+                        "the incumbent; counted), e.g. latency_ms<=5 (repeatable)")
+    r.add_argument("--workers-simulated", type=int, default=None, metavar="K",
+                   help="K parallel workers in simulated time (default 1: sequential); "
+                        "records carry the simulated wall clock")
+    r.add_argument("--simulated-mode", default=None, choices=["async", "sync"],
+                   help="simulated workers: async (default; a free worker asks at once) or "
+                        "sync (batches of K)")
     add_benchmark_option(r)
     add_no_progress(r)
     r.set_defaults(func=cmd_run)
