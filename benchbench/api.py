@@ -224,6 +224,8 @@ class Evaluation:
         values: every metric of the dataset by name; NaN where the source has no value.
         cost_s: simulated seconds the training would have taken (recorded time up to
             ``fidelity``; NaN if the source records no time).
+        flags: notes on how far the answer can be trusted (empty for a table); a surrogate
+            sets ``"ood"`` (plus ``"ood:<reason>"``) for a cell far from its training data.
     """
 
     arch_id: str
@@ -232,6 +234,7 @@ class Evaluation:
     data_seed: int | None
     values: Mapping[str, float]
     cost_s: float
+    flags: frozenset[str] = frozenset()
 
     def __getitem__(self, metric: str) -> float:
         try:
