@@ -12,7 +12,15 @@ registered in :data:`benchbench.registry.PROTOCOLS`:
   used TensorFlow's RMSProp, whose epsilon sits inside the square root; PyTorch's is outside.)
 * ``"darts"``: the DARTS evaluation protocol (Liu et al. 2019): SGD momentum 0.9, lr 0.025
   cosine, weight decay 3e-4, batch 96, 600 epochs, cutout 16, drop-path 0.2 (linearly
-  increased), auxiliary head weight 0.4, gradient clipping 5.
+  increased), auxiliary head weight 0.4, gradient clipping 5; network ``C=36``, 20 cells,
+  auxiliary head, affine BatchNorms.
+* ``"nb301"``: NAS-Bench-301's training of every cell (Siems et al. 2020; the configuration
+  of ``nasbench301/data_generation/configs/config_0.json`` of automl/nasbench301, run through
+  Auto-PyTorch): SGD momentum 0.9, lr 0.025 cosine to 1e-8 over 100 epochs, weight decay 3e-4,
+  batch 96, cutout 16, drop-path 0.2, auxiliary head, network ``C=32``, 8 cells.  Named
+  deviations: NB301 also trained with mixup (alpha 0.2), which the trainer does not do; the
+  auxiliary weight (0.4) and gradient clipping (5) are DARTS's, the config does not state
+  them; NB301 validated on 20 % of the CIFAR-10 training images.
 * ``"digits"``: the protocol of the embedded ``nb201-digits`` table (see
   ``tabular_data/embedded/BUILD.md``): NB201's optimiser and schedule on the bundled 8x8
   digits with a small network, few images and 12 epochs, so that the whole space trains in
@@ -172,7 +180,13 @@ PROTOCOLS: dict[str, TrainConfig] = {
     "darts": TrainConfig(epochs=600, batch_size=96, lr=0.025, nesterov=False,
                          weight_decay=3e-4, grad_clip=5.0, cutout=16, drop_path_prob=0.2,
                          auxiliary_weight=0.4,
-                         network=(("auxiliary", True), ("channels", 36), ("layers", 20))),
+                         network=(("affine", True), ("auxiliary", True), ("channels", 36),
+                                  ("layers", 20))),
+    "nb301": TrainConfig(epochs=100, batch_size=96, lr=0.025, lr_min=1e-8, nesterov=False,
+                         weight_decay=3e-4, grad_clip=5.0, cutout=16, drop_path_prob=0.2,
+                         auxiliary_weight=0.4,
+                         network=(("affine", True), ("auxiliary", True), ("channels", 32),
+                                  ("layers", 8))),
     "digits": TrainConfig(epochs=12, batch_size=128, train_images=384, eval_batch_size=1024,
                           network=(("cells_per_stage", 1), ("channels", 4))),
 }
@@ -195,6 +209,9 @@ PROTOCOL_DESCRIPTIONS: dict[str, str] = {
              "108 epochs",
     "darts": "DARTS evaluation (Liu et al. 2019): SGD lr 0.025 cosine, wd 3e-4, batch 96, "
              "600 epochs, cutout 16, drop-path 0.2, auxiliary 0.4",
+    "nb301": "NAS-Bench-301 (Siems et al. 2020): DARTS's pipeline with C=32, 8 cells, 100 "
+             "epochs, lr 0.025 cosine, batch 96, cutout 16, drop-path 0.2, auxiliary "
+             "(NB301's mixup omitted)",
     "digits": "the embedded nb201-digits table's protocol: NB201's optimiser and schedule on "
               "8x8 digits, C=4 N=1, 384 images, 12 epochs",
 }

@@ -314,6 +314,7 @@ def _builtin(registry: Registry[Any], items: Mapping[str, str]) -> None:
 
 
 _builtin(SPACES, {"nb201": "benchbench.spaces.nb201:NB201Space"})
+_builtin(SPACES, {"darts": "benchbench.spaces.darts:DartsSpace"})
 _builtin(OPTIMIZERS, {
     "rs": "algorithms._random:RandomSearch",
     "re": "algorithms._evolution:RegularizedEvolution",

@@ -75,6 +75,16 @@ def test_optimizer_contract(name: str, request: pytest.FixtureRequest) -> None:
                     differs_by_seed=name not in _DETERMINISTIC)
 
 
+#: The black-box optimizers that must run on every registered space (issue 11).
+_EVERY_SPACE_OPTIMIZERS = ("rs", "re", "reinforce", "ls")
+
+
+@pytest.mark.parametrize("space", [s for s in SPACES.names() if s != "nb201"])
+@pytest.mark.parametrize("name", _EVERY_SPACE_OPTIMIZERS)
+def test_optimizer_contract_on_every_space(name: str, space: str) -> None:
+    check_optimizer(name, get_space(space), differs_by_seed=name not in _DETERMINISTIC)
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="zero-cost proxies need torch (pip install torch)")
 @pytest.mark.parametrize("name", PROXIES.names())
 def test_proxy_contract(name: str) -> None:

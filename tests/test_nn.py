@@ -205,7 +205,7 @@ def test_naslib_val_accuracy_matches_table(table, shared_data: Path) -> None:
 
 def test_unknown_builder_names_allowed() -> None:
     with pytest.raises(KeyError, match="nb201"):
-        get_builder("darts")
+        get_builder("no-such-space")
 
 
 def test_digits_and_random_batches_are_seeded() -> None:

@@ -25,6 +25,7 @@ from benchbench.nn._build import (
     registered_builders,
     torch_threads,
 )
+from benchbench.nn._darts import DartsNetwork, build_darts
 from benchbench.nn._data import (
     BATCH_SOURCES,
     EVAL_SPLITS,
@@ -41,6 +42,7 @@ from benchbench.nn._training_benchmark import TrainingBenchmark, nb201_digits_tr
 from benchbench.protocols import PROTOCOLS, TrainConfig, get_protocol
 
 register_builder("nb201", build_nb201)
+register_builder("darts", build_darts)
 
 __all__ = [
     "BATCH_SOURCES",
@@ -49,6 +51,7 @@ __all__ = [
     "TRAIN_DATASETS",
     "Batch",
     "Builder",
+    "DartsNetwork",
     "ImageData",
     "NB201Cell",
     "NB201Network",
@@ -58,6 +61,7 @@ __all__ = [
     "Trainer",
     "TrainingBenchmark",
     "TrainingRun",
+    "build_darts",
     "build_nb201",
     "count_flops",
     "count_params",

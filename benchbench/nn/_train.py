@@ -1,7 +1,7 @@
 """Train one architecture for real: the protocols, the trainer and its per-epoch record.
 
 The protocols (:class:`~benchbench.protocols.TrainConfig`, the published ones in
-:data:`~benchbench.protocols.PROTOCOLS`: ``nb201``, ``nb201-12``, ``nb101``, ``darts``,
+:data:`~benchbench.protocols.PROTOCOLS`: ``nb201``, ``nb201-12``, ``nb101``, ``darts``, ``nb301``,
 ``digits``) live in the torch-free :mod:`benchbench.protocols`, which documents each one with
 its reference; they are re-exported here.
 
@@ -143,6 +143,9 @@ class TrainingRun:
         with _scoped_determinism(cfg.threads, self.device):
             net = new_network(trainer.builder, arch, num_classes=data.num_classes,
                               generator=self._g_init, scheme=cfg.init)
+            if hasattr(net, "drop_path_generator"):  # DARTS networks: seeded drop-path masks
+                net.drop_path_generator = torch.Generator().manual_seed(
+                    derive_seed(self.seed, "drop-path", *ds))
             self.params_m = count_params(net) / 1e6
             self.flops_m = count_flops(net, data.input_shape)
         self.net = net.to(self.device)
