@@ -315,6 +315,7 @@ def _builtin(registry: Registry[Any], items: Mapping[str, str]) -> None:
 
 _builtin(SPACES, {"nb201": "benchbench.spaces.nb201:NB201Space"})
 _builtin(SPACES, {"darts": "benchbench.spaces.darts:DartsSpace"})
+_builtin(SPACES, {"nb101": "benchbench.spaces.nb101:NB101Space"})
 _builtin(OPTIMIZERS, {
     "rs": "algorithms._random:RandomSearch",
     "re": "algorithms._evolution:RegularizedEvolution",
@@ -322,6 +323,8 @@ _builtin(OPTIMIZERS, {
     "ls": "algorithms._local_search:LocalSearch",
     "naswot": "algorithms._naswot:NASWOT",
     "re-zc": "algorithms._naswot:ZeroCostWarmStartRE",
+    "mo-re": "algorithms._multiobjective:ParetoRE",
+    "parego-re": "algorithms._multiobjective:ParEGORE",
 })
 _builtin(PROXIES, {
     "params": "algorithms.proxies.params:PARAMS",

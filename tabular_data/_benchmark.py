@@ -27,8 +27,8 @@ from benchbench.api import (
     UnknownNameError,
     unknown,
 )
-from benchbench.spaces import EnumerableSpace, get_space, is_enumerable
-from tabular_data._format import COST, FORMAT, FORMAT_VERSION
+from benchbench.spaces import EnumerableSpace, RestrictedSpace, get_space, is_enumerable
+from tabular_data._format import COST, FORMAT, FORMAT_VERSION, ROWS_ARCH_ID, ROWS_INDEX
 
 __all__ = ["TabularBenchmark"]
 
@@ -78,6 +78,13 @@ class TabularBenchmark(Benchmark):
     one, else the mean over the recorded seeds); with a seed, that recorded run.  ``cost_s``
     is the recorded cumulative training time of that run; where the source records only a
     seed-mean time (the flat NB201 export), the seed-mean time is used for every seed.
+
+    Rows: an index-keyed table (NB201) has one row per official index and ``space`` is the
+    table's space.  A table keyed by cell id (``rows="arch_id"``: NB101, any partial table)
+    lists its own cells in any order; lookups go through a dict from id to row, ``space`` is a
+    :class:`~benchbench.spaces.RestrictedSpace` of exactly those cells (so optimizers only
+    propose cells the table answers), and a valid cell that is not in the table raises
+    :class:`~benchbench.api.MissingDataError` ("... not in this table (N cells)").
     """
 
     kind = "tabular"
@@ -105,10 +112,29 @@ class TabularBenchmark(Benchmark):
         self.source_sha256 = str(a["source_sha256"])
         self.provenance = json.loads(a["provenance"])
         space = get_space(str(a["space"]))
-        if not is_enumerable(space):
+        rows_kind = str(a.get("rows", ROWS_INDEX))
+        if rows_kind not in (ROWS_INDEX, ROWS_ARCH_ID):
+            raise BenchmarkError(f"{self.path}: unknown row layout rows={rows_kind!r}; this "
+                                 f"benchbench reads {ROWS_INDEX!r} and {ROWS_ARCH_ID!r}")
+        self._by_id = rows_kind == ROWS_ARCH_ID
+        self._arch_ids: list[str] | None = None
+        if self._by_id:
+            if "arch_specs" not in self._f:
+                raise BenchmarkError(f"{self.path}: a table keyed by cell id needs "
+                                     f"/arch_specs; the file has none (damaged?)")
+            specs = [s.decode() if isinstance(s, bytes) else str(s)
+                     for s in self._f["arch_specs"][()]]
+            try:
+                restricted = RestrictedSpace(space, self.arch_ids(), specs=specs,
+                                             label=f"this table {self._name!r}")
+            except ValueError as e:
+                raise BenchmarkError(f"{self.path}: {e}") from None
+            self.space: EnumerableSpace = restricted
+        elif not is_enumerable(space):
             raise BenchmarkError(f"{self.path}: space {space.name!r} is not enumerable; a "
-                                 f"table needs one row per cell")
-        self.space: EnumerableSpace = space  # type: ignore[assignment]
+                                 f"table of it must be keyed by cell id (rows='arch_id')")
+        else:
+            self.space = space  # type: ignore[assignment]
         self._ds: dict[str, _Dataset] = {}
         for name, g in self._f["datasets"].items():
             metrics = tuple(Metric.from_dict(d) for d in json.loads(g.attrs["metrics"]))
@@ -123,9 +149,14 @@ class TabularBenchmark(Benchmark):
                 seed_values=json.loads(g.attrs["seed_values"]),
                 fidelity=Fidelity(tuple(present)))
         self._datasets = tuple(self._ds)
+        if not all(bool(g.attrs.get("cost_recorded", True)) for g in self._f["datasets"].values()):
+            # a source without training times (version 2 records it): no cost model
+            self.capabilities = BenchmarkCapabilities(
+                data_seeds=True, trajectories=True, optimum=True, enumerable=True,
+                cost_model=any(bool(g.attrs.get("cost_recorded", True))
+                               for g in self._f["datasets"].values()))
         self._slices: dict[tuple[str, int, int | None], _Slice] = {}
         self._masks: dict[str, np.ndarray] = {}
-        self._arch_ids: list[str] | None = None
         self._rows: dict[Any, int] | None = None
 
     # --------------------------------------------------------------- introspection
@@ -210,7 +241,8 @@ class TabularBenchmark(Benchmark):
 
     # ------------------------------------------------------------------ archs
     def arch_ids(self) -> list[str]:
-        """Row r -> cell id (official index r)."""
+        """Row r -> cell id (official index r, or the table's own order when it is keyed by
+        cell id)."""
         if self._arch_ids is None:
             self._arch_ids = [s.decode() if isinstance(s, bytes) else s
                               for s in self._f["arch_ids"][()]]
@@ -228,12 +260,20 @@ class TabularBenchmark(Benchmark):
             raise UnknownNameError(f"architecture index {arch} out of range for {self._name!r}; "
                                    f"allowed: 0..{len(self.arch_ids()) - 1}")
         a = self.space.parse(arch)  # raises a precise error for a malformed cell
+        if self._by_id:  # parse raised MissingDataError for a valid cell outside the table
+            r = rows[a] = rows[self.space.arch_id(a)]
+            return r
         return rows[a]
 
     def _build_rows(self) -> dict[Any, int]:
         ids = self.arch_ids()
         space = self.space
         rows: dict[Any, int] = {}
+        if self._by_id:  # records are resolved (and checked) lazily by the RestrictedSpace
+            rows.update((s, r) for r, s in enumerate(ids))
+            rows.update((r, r) for r in range(len(ids)))
+            self._rows = rows
+            return rows
         for r, s in enumerate(ids):
             a = space.parse(s)
             if space.index(a) != r:

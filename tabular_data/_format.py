@@ -1,10 +1,17 @@
-"""The benchbench table format (HDF5, format version 1).
+"""The benchbench table format (HDF5, format versions 1 and 2).
 
 Layout::
 
-    /                       attrs: format="benchbench-table", format_version=1, name, space,
-                                   version, source_kind, source_sha256, provenance (JSON), created
+    /                       attrs: format="benchbench-table", format_version=1 (2 for a table
+                                   keyed by cell id), name, space, version, source_kind,
+                                   source_sha256, provenance (JSON), created,
+                                   rows="index" | "arch_id" (absent: "index")
     /arch_ids               (A,) utf-8 strings: row r holds the cell of official index r
+                            (rows="index"), or the table's own cells in any order, each once,
+                            by canonical id (rows="arch_id")
+    /arch_specs             (A,) utf-8 strings, rows="arch_id" only: a string the space's
+                            ``parse`` reads for each row (``space.format`` of the cell; NB101
+                            module hashes cannot be inverted, so the spec travels with the id)
     /datasets/<dataset>     attrs: seeds (S,) int64, epochs (E,) int64 (fidelities, ascending),
                                    metrics (JSON list of Metric dicts, in Evaluation order),
                                    metric_epochs (JSON {metric: [epochs with a value]}),
@@ -14,9 +21,16 @@ Layout::
         cost_s/seeds        (A, S, E) float64, cumulative training seconds up to each epoch
         cost_s/mean         (A, E)
         seed_mask           (A, S) bool, True where the run of that seed was recorded
+                            (version 2 adds the attr cost_recorded: False when the source has no
+                            training times, e.g. NASLib's NB101 sample)
 
 Values are written in blocks of rows so an importer never holds the whole table in memory;
 rows never written stay NaN (HDF5 fill value) and cost no space.
+
+Tables keyed by cell id (``rows="arch_id"``, format version 2) are how a space that cannot be
+enumerated (NB101, DARTS) or any partial table is stored: the reader looks rows up by id and
+exposes a :class:`~benchbench.spaces.RestrictedSpace` of the rows as ``bench.space``.  An
+index-keyed table (NB201) is written exactly as in version 1, with ``format_version=1``.
 """
 
 from __future__ import annotations
@@ -37,10 +51,15 @@ import numpy as np
 
 from benchbench.api import Metric
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "DatasetSpec", "TableWriter", "sha256_files"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ROWS_ARCH_ID", "ROWS_INDEX", "DatasetSpec", "TableWriter",
+           "sha256_files"]
 
 FORMAT = "benchbench-table"
-FORMAT_VERSION = 1
+#: The newest version this code reads and writes (1: index-keyed rows; 2: rows keyed by cell
+#: id, ``arch_specs``).
+FORMAT_VERSION = 2
+ROWS_INDEX = "index"
+ROWS_ARCH_ID = "arch_id"
 COST = "cost_s"
 
 
@@ -77,12 +96,23 @@ class TableWriter:
     renamed on :meth:`close`, so an interrupted import never leaves a half-written table under
     the final name and two writers never write one file.  Values outside a metric's bounds
     (``Metric.lower`` / ``upper``) are refused by :meth:`write`.
+
+    ``arch_specs`` (one spec string per row) makes the table keyed by cell id (format version
+    2, ``rows="arch_id"``): ``arch_ids`` are then the rows' canonical ids in any order, each
+    once, and ``arch_specs[r]`` a string the space parses to the cell of ``arch_ids[r]``.
     """
 
     def __init__(self, path: Path, *, name: str, space: str, arch_ids: Sequence[str],
                  datasets: Mapping[str, DatasetSpec], source_kind: str, source_sha256: str,
                  version: str, provenance: Mapping[str, Any],
-                 verify: Callable[[Path], None] | None = None) -> None:
+                 verify: Callable[[Path], None] | None = None,
+                 arch_specs: Sequence[str] | None = None) -> None:
+        if arch_specs is not None:
+            if len(arch_specs) != len(arch_ids):
+                raise ValueError(f"{len(arch_specs)} arch_specs for {len(arch_ids)} arch_ids")
+            if len(set(arch_ids)) != len(arch_ids):
+                raise ValueError("a table keyed by cell id lists each cell once; arch_ids has "
+                                 "duplicates")
         self.path = Path(path)
         self._tmp = self.path.with_name(
             f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
@@ -95,7 +125,9 @@ class TableWriter:
         self.n_archs = n
         a = self.f.attrs
         a["format"] = FORMAT
-        a["format_version"] = FORMAT_VERSION
+        a["format_version"] = 1 if arch_specs is None else 2
+        if arch_specs is not None:  # index-keyed tables stay byte-for-byte version 1
+            a["rows"] = ROWS_ARCH_ID
         a["name"] = name
         a["space"] = space
         a["version"] = version
@@ -105,6 +137,9 @@ class TableWriter:
         a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.f.create_dataset("arch_ids", data=np.array(arch_ids, dtype=object),
                               dtype=h5py.string_dtype("utf-8"), compression="gzip")
+        if arch_specs is not None:
+            self.f.create_dataset("arch_specs", data=np.array(list(arch_specs), dtype=object),
+                                  dtype=h5py.string_dtype("utf-8"), compression="gzip")
         self._epochs_seen: dict[str, dict[str, np.ndarray]] = {}
         self._seed_values: dict[str, dict[str, bool]] = {}
         for ds, spec in self.specs.items():
@@ -127,6 +162,8 @@ class TableWriter:
                 g.create_dataset("seed_mask", shape=(n, 0), dtype=bool)
             self._epochs_seen[ds] = {m.name: np.zeros(e, dtype=bool) for m in spec.metrics}
             self._seed_values[ds] = {m.name: False for m in spec.metrics}
+        self._keyed_by_id = arch_specs is not None
+        self._cost_seen = {ds: False for ds in self.specs}
 
     def write(self, dataset: str, rows: np.ndarray, *,
               per_seed: Mapping[str, np.ndarray], mean: Mapping[str, np.ndarray] | None = None,
@@ -168,6 +205,8 @@ class TableWriter:
                                  f"expected {(n, e)}")
             if m in bounds:
                 self._check_bounds(dataset, m, bounds[m], rows, ps, mn)
+            if m == COST:
+                self._cost_seen[dataset] |= bool((~np.isnan(ps)).any() or (~np.isnan(mn)).any())
             g[f"{m}/seeds"][sel] = ps
             g[f"{m}/mean"][sel] = mn
             if m != COST:
@@ -215,6 +254,8 @@ class TableWriter:
                 {m.name: epochs[seen[m.name]].tolist() for m in present})
             g.attrs["seed_values"] = json.dumps(
                 {m.name: self._seed_values[ds][m.name] for m in present})
+            if self._keyed_by_id:  # version 2: whether the source records training costs
+                g.attrs["cost_recorded"] = self._cost_seen[ds]
         self.f.close()
         if self._verify is not None:
             self._verify(self._tmp)

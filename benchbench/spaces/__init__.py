@@ -14,11 +14,14 @@ from benchbench.spaces._base import (
     SearchSpace,
     is_enumerable,
 )
+from benchbench.spaces._restricted import RestrictedSpace
 from benchbench.spaces.darts import DartsArch, DartsSpace
+from benchbench.spaces.nb101 import NB101Arch, NB101Space
 from benchbench.spaces.nb201 import NB201Arch, NB201Space
 
-__all__ = ["CategoricalSpace", "DartsArch", "DartsSpace", "EnumerableSpace", "NB201Arch",
-           "NB201Space", "SearchSpace", "get_space", "is_enumerable"]
+__all__ = ["CategoricalSpace", "DartsArch", "DartsSpace", "EnumerableSpace", "NB101Arch",
+           "NB101Space", "NB201Arch", "NB201Space", "RestrictedSpace", "SearchSpace", "get_space",
+           "is_enumerable"]
 
 
 def get_space(name: str | SearchSpace[Any]) -> SearchSpace[Any]:
