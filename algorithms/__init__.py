@@ -17,7 +17,16 @@ Black-box optimizers (ask / tell, :class:`benchbench.optimizer.Optimizer`) for a
 - ``"naswot"``: :class:`NASWOT`, Mellor et al. 2021 (best of N cells by a zero-cost proxy,
   training-free: told values are ignored);
 - ``"re-zc"``: :class:`ZeroCostWarmStartRE`, Abdelfattah et al. 2021 (regularized evolution
-  whose first population is the proxy's best of a warm-up pool).
+  whose first population is the proxy's best of a warm-up pool);
+- ``"mo-re"``: :class:`ParetoRE`, multi-objective regularized evolution (Syne Tune's MO-RE,
+  Salinas et al. 2021) with NSGA-II's non-dominated sorting and crowding distance (Deb et
+  al. 2002) choosing the parent; objectives: the run's objective and its ``record_metrics``;
+- ``"parego-re"``: :class:`ParEGORE`, regularized evolution on ParEGO's random augmented
+  Chebyshev scalarisation per ask (Knowles 2006), the scalarisation baseline.
+
+With ``constraints``, RS, RE, LS, REINFORCE and the multi-objective methods rank every
+infeasible evaluation below every feasible one (each class's docstring gives its rule);
+REINFORCE also offers MnasNet's soft reward (``reward="mnas"``, Tan et al. 2019).
 
 The proxy-guided two read precomputed scores (``scores=`` a directory written by
 ``benchbench proxies score`` or :func:`algorithms.proxies.import_naslib_scores`); with
@@ -35,6 +44,7 @@ from typing import Any
 from algorithms._common import SearchExhaustedError
 from algorithms._evolution import RegularizedEvolution
 from algorithms._local_search import LocalSearch
+from algorithms._multiobjective import ParEGORE, ParetoRE
 from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
 from algorithms._random import RandomSearch
 from algorithms._reinforce import Reinforce
@@ -43,6 +53,8 @@ from benchbench.optimizer import OneShotSearch, Optimizer, make_optimizer
 __all__ = [
     "NASWOT",
     "OPTIMIZERS",
+    "ParEGORE",
+    "ParetoRE",
     "LocalSearch",
     "RandomSearch",
     "RegularizedEvolution",
@@ -56,7 +68,7 @@ __all__ = [
 #: :data:`benchbench.registry.OPTIMIZERS`, with any a third party registered).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (RandomSearch, RegularizedEvolution, Reinforce, LocalSearch,
-                              NASWOT, ZeroCostWarmStartRE)
+                              NASWOT, ZeroCostWarmStartRE, ParetoRE, ParEGORE)
 }
 
 

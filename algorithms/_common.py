@@ -10,7 +10,8 @@ import numpy as np
 
 from benchbench.spaces import SearchSpace, is_enumerable
 
-__all__ = ["SearchExhaustedError", "UniformStream", "sample_unseen", "worst_if_nan"]
+__all__ = ["SearchExhaustedError", "UniformStream", "feasible_key", "sample_unseen",
+           "worst_if_nan"]
 
 #: Rejections tolerated before :func:`sample_unseen` enumerates the unseen cells instead.
 _MAX_REJECTIONS = 2_000
@@ -55,6 +56,21 @@ class UniformStream:
 def worst_if_nan(score: float) -> float:
     """``score`` (larger is better), with NaN mapped to ``-inf`` for comparisons."""
     return -math.inf if math.isnan(score) else score
+
+
+def feasible_key(score: float, feasible: bool) -> tuple[int, float]:
+    """A sort key (larger is better) that ranks every infeasible evaluation below every
+    feasible one, then by ``score`` (larger is better; NaN as ``-inf``).
+
+    The first two of Deb's feasibility rules for tournament selection (Deb, "An efficient
+    constraint handling method for genetic algorithms", CMAME 186, 2000, Sec. 3.1): a feasible
+    solution beats an infeasible one; two feasible ones compare by objective.  Deb's third
+    rule (two infeasible ones compare by their constraint violation) needs the violation,
+    which the optimizers are not told (only :attr:`~benchbench.trial.TrialValue.feasible`):
+    two infeasible evaluations compare by objective instead (a named deviation).  Without
+    constraints every evaluation is feasible and the key orders by score alone.
+    """
+    return (1 if feasible else 0, -math.inf if math.isnan(score) else score)
 
 
 def sample_unseen(space: SearchSpace, rng: np.random.Generator, seen: Collection[Any]) -> Any:

@@ -6,7 +6,7 @@ import math
 from collections import deque
 from typing import Any, ClassVar
 
-from algorithms._common import UniformStream
+from algorithms._common import UniformStream, feasible_key
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
 
@@ -30,6 +30,15 @@ class RegularizedEvolution(Optimizer):
 
     NaN objectives never win a tournament; a tournament whose members are all NaN
     yields a uniform sample instead (counted in :attr:`n_nan_tournaments`).
+
+    Constrained search (a run with ``constraints``): an infeasible member
+    (``TrialValue.feasible`` false) ranks below every feasible one, in tournaments and in
+    the removal of the worst (``aging=False``); two infeasible members compare by objective.
+    These are Deb's tournament rules (Deb, CMAME 2000; :func:`algorithms._common.feasible_key`)
+    except that two infeasible members are not compared by constraint violation (the
+    optimizer is not told it).  A tournament of infeasible members only still picks the best
+    of them as the parent: the search moves on from infeasible cells instead of restarting.
+    Without constraints every member is feasible and nothing changes.
 
     Robust to several asks before a tell: the population only changes on :meth:`tell`,
     so such asks run tournaments on the same population (or are uniform samples while
@@ -86,6 +95,8 @@ class RegularizedEvolution(Optimizer):
     def _setup(self) -> None:
         # (arch, oriented score) pairs, oldest first; scores larger-is-better, NaN kept.
         self._population: deque[tuple[Any, float]] = deque()
+        # feasibility of each member, in the same order
+        self._feasible: deque[bool] = deque()
         self._uniform = UniformStream(self.rng)
         self.n_nan_tournaments = 0
 
@@ -124,21 +135,29 @@ class RegularizedEvolution(Optimizer):
                 j = i + below(n - i)
                 pos[i], pos[j] = pos[j], pos[i]
             picks = pos[:k]
-        best, best_score = None, -math.inf
+        best, best_key = None, (-1, -math.inf)
+        feas = self._feasible
         for i in picks:
             arch, score = pop[i]
-            if score > best_score or (best is None and score == best_score):  # never NaN
-                best, best_score = arch, score
+            if math.isnan(score):  # never wins
+                continue
+            key = feasible_key(score, feas[i])
+            if key > best_key or (best is None and key == best_key):
+                best, best_key = arch, key
         if best is None:  # every member drawn is NaN
             self.n_nan_tournaments += 1
         return best
 
     def tell(self, trial: TrialInfo, value: TrialValue) -> None:
-        pop = self._population
+        pop, feas = self._population, self._feasible
         pop.append((trial.arch, value.score()))
+        feas.append(bool(value.feasible))
         if len(pop) > self.population_size:
             if self.aging:
                 pop.popleft()
+                feas.popleft()
             else:
-                scores = [-math.inf if math.isnan(s) else s for _, s in pop]
-                del pop[scores.index(min(scores))]
+                keys = [feasible_key(s, f) for (_, s), f in zip(pop, feas)]
+                worst = keys.index(min(keys))
+                del pop[worst]
+                del feas[worst]

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from algorithms._common import SearchExhaustedError, sample_unseen, worst_if_nan
+from algorithms._common import SearchExhaustedError, feasible_key, sample_unseen
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
 
@@ -18,6 +18,7 @@ STEPS: tuple[str, ...] = ("first-improvement", "best-improvement")
 KNOWN_NEIGHBOURS: tuple[str, ...] = ("skip", "reuse")
 
 _WAIT = object()  # yielded by the search loop: "every asked cell must be told first"
+_NONE = (-1, -math.inf)  # the centre's key while there is no centre
 
 
 class LocalSearch(Optimizer):
@@ -55,8 +56,17 @@ class LocalSearch(Optimizer):
     search before issue 9.
 
     NaN objectives count as worse than any number: they never improve on a centre, and any
-    non-NaN neighbour improves on a NaN centre.  Under ``"skip"`` a recorded local optimum
-    may have a better neighbour that was asked before the step (as in the reference).
+    non-NaN neighbour improves on a NaN centre.
+
+    Constrained search (a run with ``constraints``): cells are compared by
+    :func:`algorithms._common.feasible_key`, so an infeasible cell ranks below every
+    feasible one (Deb's feasibility rules, CMAME 2000; two infeasible cells compare by
+    objective): a feasible neighbour always improves on an infeasible centre, an infeasible
+    one never improves on a feasible centre, and the best start is the best feasible one when
+    there is any.  Without constraints every cell is feasible and nothing changes.
+
+    Under ``"skip"`` a recorded local optimum may have a better neighbour that was asked
+    before the step (as in the reference).
 
     Several asks before a tell: asks that do not wait for a value (the start cells,
     best-improvement's neighbours) are handed out in turn; when the next decision needs
@@ -90,12 +100,13 @@ class LocalSearch(Optimizer):
                              f"{self.known_neighbours!r}")
 
     def _setup(self) -> None:
-        self._values: dict[Any, float] = {}   # told cells -> score (larger better, -inf = NaN)
+        # told cells -> (feasible, score): larger is better, NaN as -inf (feasible_key)
+        self._values: dict[Any, tuple[int, float]] = {}
         self._asked: set[Any] = set()         # every cell asked in this run
         self._outstanding: set[Any] = set()   # asked, not told yet
         self._blocked = False                 # the loop waits for every outstanding tell
         self._center: Any | None = None
-        self._center_value = -math.inf
+        self._center_value: tuple[int, float] = _NONE
         #: Local optima reached, in order: ``(arch, score)``, the score oriented
         #: larger-is-better (the told objective, negated when minimising; NaN kept).
         self.local_optima: list[tuple[Any, float]] = []
@@ -112,7 +123,7 @@ class LocalSearch(Optimizer):
         return None if self._center is None else self._center_record()
 
     def _center_record(self) -> tuple[Any, float]:
-        value = self._center_value
+        value = self._center_value[1]
         return self._center, math.nan if value == -math.inf else value
 
     # ------------------------------------------------------------------ ask/tell
@@ -126,7 +137,7 @@ class LocalSearch(Optimizer):
         return TrialInfo(arch, None, self._next_id())
 
     def tell(self, trial: TrialInfo, value: TrialValue) -> None:
-        self._values[trial.arch] = worst_if_nan(value.score())
+        self._values[trial.arch] = feasible_key(value.score(), value.feasible)
         self._outstanding.discard(trial.arch)
 
     def _next(self) -> Any | None:
@@ -187,12 +198,12 @@ class LocalSearch(Optimizer):
                     improved = any(values[nb] > self._center_value for nb in found)
                 if not improved:
                     self.local_optima.append(self._center_record())
-                    self._center, self._center_value = None, -math.inf
+                    self._center, self._center_value = None, _NONE
                     break
                 center = found[-1] if first else _first_best(found, values)
 
 
-def _first_best(archs: Sequence[Any], values: dict[Any, float]) -> Any:
+def _first_best(archs: Sequence[Any], values: dict[Any, tuple[int, float]]) -> Any:
     """The first of ``archs`` with the largest value (``archs`` non-empty)."""
     best = archs[0]
     for arch in archs[1:]:

@@ -24,6 +24,13 @@ class RandomSearch(Optimizer):
     (``scripts-search/algos/Random.sh``).  The reported cell is the best evaluated by
     validation accuracy (the runner's incumbent), as there.
 
+    Constrained search (a run with ``constraints``): random search ignores what it is told,
+    so the constraint acts through the runner only: an infeasible evaluation is recorded
+    (``evals.csv``, ``n_infeasible``) but never becomes the incumbent, i.e. infeasible cells
+    rank below every feasible one (as in every benchbench optimizer).  With
+    ``record_metrics`` the run records every objective of every sample, from which
+    :mod:`results._pareto` computes random search's Pareto front.
+
     Args:
         dedup: never ask an architecture twice in one run (sampling without replacement, as
             naszilla's ``random_search`` does through ``generate_random_dataset``, White et

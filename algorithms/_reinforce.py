@@ -8,13 +8,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchbench.api import BenchmarkError
 from benchbench.optimizer import Optimizer, check_param
 from benchbench.trial import TrialInfo, TrialValue
 
-__all__ = ["Reinforce"]
+__all__ = ["REWARDS", "Reinforce"]
 
 _OPTIMIZERS = ("adam", "sgd")
+#: The reward choices of :class:`Reinforce`, the default first.
+REWARDS = ("objective", "mnas")
 _BLOCK = 256  # asks served per block of pre-drawn Gumbel noise
+_MAX_REJECTIONS = 1000  # policy draws outside the space before a uniform sample instead
+_OUTSIDE = object()  # a categorical combination that is not a cell of the space
 
 
 class Reinforce(Optimizer):
@@ -58,9 +63,37 @@ class Reinforce(Optimizer):
     root of the second moment); SGD is plain (no momentum).
 
     A NaN reward skips both the baseline and the policy update; such tells are counted in
-    :attr:`n_nan_rewards`.  The update uses the arch of the trial told (read back with
-    ``space.to_categorical``) and the current logits, so several asks before a tell are fine:
+    :attr:`n_nan_rewards`.
+
+    Constrained search (a run with ``constraints``), ``reward="objective"``: an infeasible
+    evaluation (``TrialValue.feasible`` false) is given the lowest reward told so far in the
+    run, its own included, so that it never earns more than any feasible evaluation told
+    before it (the death-penalty style of Coello Coello's survey, CMAME 191, 2002, made
+    relative so that the scale of the objective does not matter); counted in
+    :attr:`n_infeasible`.  ``reward="mnas"`` is MnasNet's multi-objective reward instead
+    (Tan et al., "MnasNet: Platform-aware neural architecture search for mobile", CVPR 2019,
+    Eq. 2 and Sec. 3.1):
+
+        ``reward = ACC(m) * (LAT(m) / T) ** w``,  ``w = alpha if LAT(m) <= T else beta``
+
+    with ``ACC`` the told objective (it must be maximised: accuracy), ``LAT`` the recorded
+    metric ``cost_metric`` (``TrialValue.metrics``; record it with ``record_metrics``) and
+    ``T`` = ``cost_target``.  The paper's soft constraint is ``alpha = beta = -0.07`` (the
+    defaults); its hard constraint ``alpha = 0, beta = -1``.  The reward replaces the
+    feasibility rule (the soft constraint is the constraint handling); a cost that is NaN or
+    not positive gives a NaN reward (skipped, counted).  MnasNet's controller was PPO on an
+    RNN; here the reward drives this REINFORCE policy.
+
+    The update uses the arch of the trial told (read back with ``space.to_categorical``)
+    and the current logits, so several asks before a tell are fine:
     each tell updates the policy for its own trial, in the order told.
+
+    Spaces whose categorical view holds combinations that are not cells (a table restricted
+    to its rows, :class:`~benchbench.spaces.RestrictedSpace` with ``categorical="base"``):
+    a draw that ``from_categorical`` refuses is redrawn (rejection sampling, i.e. the policy
+    conditioned on the space; the update still uses the unconditioned log-probability, a
+    documented approximation), counted in :attr:`n_rejected`; after 1,000 refused draws the
+    ask is a uniform sample of the space (counted in :attr:`n_uniform`).
 
     Args:
         learning_rate: step size (NATS-Bench: 0.01; see above for 0.5 and 0.001).
@@ -72,13 +105,21 @@ class Reinforce(Optimizer):
             percent, i.e. 1.0); must be > 0.
         init_std: standard deviation of the initial logits (the scripts: 1e-3).
         beta1, beta2, eps: Adam's constants (torch defaults, as the scripts); unused by SGD.
+        reward: ``"objective"`` (the scripts: the told objective) or ``"mnas"`` (above).
+        cost_metric: ``reward="mnas"``: the recorded cost metric (e.g. ``latency_ms_b1``).
+        cost_target: ``reward="mnas"``: the target ``T`` (units of ``cost_metric``), > 0.
+        alpha, beta: ``reward="mnas"``: the exponents below / above the target (MnasNet's
+            soft constraint: both -0.07).
     """
 
     name: ClassVar[str] = "reinforce"
 
     def __init__(self, *, learning_rate: float = 0.01, baseline_momentum: float = 0.9,
                  optimizer: str = "adam", reward_scale: float = 1.0, init_std: float = 1e-3,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 reward: str = "objective", cost_metric: str | None = None,
+                 cost_target: float | None = None, alpha: float = -0.07,
+                 beta: float = -0.07) -> None:
         self.learning_rate = learning_rate
         self.baseline_momentum = baseline_momentum
         self.optimizer = optimizer
@@ -87,6 +128,11 @@ class Reinforce(Optimizer):
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
+        self.reward = reward
+        self.cost_metric = cost_metric
+        self.cost_target = cost_target
+        self.alpha = alpha
+        self.beta = beta
 
     def _validate(self) -> None:
         num = (int, float)
@@ -108,6 +154,19 @@ class Reinforce(Optimizer):
                      "beta1", "beta2", "eps"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite, got {getattr(self, name)!r}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        for name in ("alpha", "beta"):
+            check_param(name, getattr(self, name), kind=num)
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)!r}")
+        if self.reward == "mnas":
+            if not isinstance(self.cost_metric, str) or not self.cost_metric:
+                raise ValueError(f"reward='mnas' needs cost_metric, the recorded cost metric "
+                                 f"(e.g. 'latency_ms_b1'), got {self.cost_metric!r}")
+            check_param("cost_target", self.cost_target, kind=num, low=0.0, low_open=True)
+            if not math.isfinite(self.cost_target):  # type: ignore[arg-type]
+                raise ValueError(f"cost_target must be finite, got {self.cost_target!r}")
 
     def _setup(self) -> None:
         sizes = np.asarray(self.space.as_categorical().sizes, dtype=np.int64)
@@ -132,6 +191,12 @@ class Reinforce(Optimizer):
         self._ema_den = 0.0
         self.n_nan_rewards = 0
         self.n_updates = 0
+        self.n_infeasible = 0
+        self._min_reward = math.inf
+        #: Policy draws that were not cells of the space (redrawn), and asks answered by a
+        #: uniform sample after :data:`_MAX_REJECTIONS` such draws.
+        self.n_rejected = 0
+        self.n_uniform = 0
 
     # ------------------------------------------------------------------ policy
     def _softmax(self) -> np.ndarray:
@@ -169,16 +234,54 @@ class Reinforce(Optimizer):
         if self._g_pos == len(self._gumbel):
             self._gumbel = self.rng.gumbel(size=(_BLOCK, *self._shape))
             self._g_pos = 0
-        noisy = self._logits + self._gumbel[self._g_pos]
-        self._g_pos += 1
-        key = tuple(noisy.argmax(axis=1).tolist())
-        arch = self._archs.get(key)
-        if arch is None:
-            arch = self._archs[key] = self.space.from_categorical(key)
-        return TrialInfo(arch, None, self._next_id())
+        for _ in range(_MAX_REJECTIONS):
+            noisy = self._logits + self._gumbel[self._g_pos]
+            self._g_pos += 1
+            key = tuple(noisy.argmax(axis=1).tolist())
+            arch = self._archs.get(key)
+            if arch is None:
+                try:
+                    arch = self._archs[key] = self.space.from_categorical(key)
+                except (ValueError, BenchmarkError):  # not a cell of this (restricted) space
+                    self._archs[key] = _OUTSIDE
+                    arch = _OUTSIDE
+            if arch is not _OUTSIDE:
+                return TrialInfo(arch, None, self._next_id())
+            self.n_rejected += 1
+            if self._g_pos == len(self._gumbel):
+                self._gumbel = self.rng.gumbel(size=(_BLOCK, *self._shape))
+                self._g_pos = 0
+        self.n_uniform += 1
+        return TrialInfo(self.space.sample(self.rng), None, self._next_id())
+
+    def _reward(self, value: TrialValue) -> float:
+        """The reward of a told value (see the class docstring), NaN to skip."""
+        if self.reward == "mnas":
+            if not value.maximize:
+                raise ValueError("reward='mnas' needs a maximised objective (accuracy), "
+                                 "but the run's objective is minimised")
+            name = str(self.cost_metric)
+            if name not in value.metrics:
+                raise ValueError(f"reward='mnas' needs metric {name!r} in the told metrics, "
+                                 f"which are {sorted(value.metrics)}; record it with "
+                                 f"record_metrics / --record-metric {name}")
+            cost = float(value.metrics[name])
+            if not cost > 0:  # NaN or not positive: no reward
+                return math.nan
+            target = float(self.cost_target)  # type: ignore[arg-type]
+            w = self.alpha if cost <= target else self.beta
+            return float(value.objective * (cost / target) ** w * self.reward_scale)
+        reward = value.score() * self.reward_scale
+        if math.isnan(reward):
+            return reward
+        self._min_reward = min(self._min_reward, reward)
+        if not value.feasible:
+            self.n_infeasible += 1
+            return self._min_reward
+        return reward
 
     def tell(self, trial: TrialInfo, value: TrialValue) -> None:
-        reward = value.score() * self.reward_scale
+        reward = self._reward(value)
         if math.isnan(reward):
             self.n_nan_rewards += 1
             return

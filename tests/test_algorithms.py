@@ -61,6 +61,8 @@ OTHER_PARAMS: dict[str, dict[str, Any]] = {
     "naswot": {"proxy": "synflow", "n_samples": 30},
     "re-zc": {"population_size": 20, "sample_size": 5, "aging": False,
               "sample_with_replacement": False, "proxy": "nwot", "warmup_pool": 200},
+    "mo-re": {"population_size": 20, "sample_size": 5, "mutation": "uniform-neighbour"},
+    "parego-re": {"population_size": 20, "sample_size": 5, "rho": 0.1, "weight_steps": 5},
 }
 
 #: Bad hyper-parameters of every optimizer: (params, text the error must contain).
@@ -97,6 +99,13 @@ BAD_PARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
               ({"sample_size": 11, "sample_with_replacement": False}, "sample_size=11"),
               ({"proxy": "nwot2"}, "'nwot2'"),
               ({"scores": "/nonexistent/zc-scores"}, "does not exist")],
+    "mo-re": [({"population_size": 1}, "population_size"),
+              ({"sample_size": 0}, "sample_size"),
+              ({"mutation": "uniform-edge"}, "'uniform-edge'"),
+              ({"objectives": "params"}, "'params'"),
+              ({"objectives": ["params", "params"]}, "distinct")],
+    "parego-re": [({"rho": -0.1}, "rho"), ({"weight_steps": 0}, "weight_steps"),
+                  ({"population_size": 2.5}, "2.5")],
 }
 
 
@@ -164,8 +173,9 @@ def test_registry_names_and_classes() -> None:
 
 
 def test_get_optimizer_errors() -> None:
-    with pytest.raises(UnknownNameError, match=r"'bogus'.*allowed: 'ls', 'naswot', 're', "
-                                                r"'re-zc', 'reinforce', 'rs'"):
+    with pytest.raises(UnknownNameError, match=r"'bogus'.*allowed: 'ls', 'mo-re', 'naswot', "
+                                                r"'parego-re', 're', 're-zc', 'reinforce', "
+                                                r"'rs'"):
         get_optimizer("bogus")
     with pytest.raises(ValueError, match=r"\['popsize'\].*allowed: \['population_size'"):
         get_optimizer("re", popsize=3)

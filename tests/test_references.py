@@ -382,7 +382,10 @@ NATS_REINFORCE = {"learning_rate": 0.01, "baseline_momentum": 0.9, "optimizer": 
 
 
 def test_reinforce_defaults_are_nats_bench() -> None:
-    assert Reinforce().get_params() == NATS_REINFORCE
+    # the reward options (issue 14) default to the scripts' reward, the objective
+    assert Reinforce().get_params() == {**NATS_REINFORCE, "reward": "objective",
+                                        "cost_metric": None, "cost_target": None,
+                                        "alpha": -0.07, "beta": -0.07}
 
 
 def test_reinforce_default_equals_reference_update(valid_acc: np.ndarray) -> None:
