@@ -36,6 +36,7 @@ from benchbench.nn._data import (
     load_batch,
     load_dataset,
 )
+from benchbench.nn._nb101 import NB101Module, NB101Network, build_nb101
 from benchbench.nn._nb201 import NB201Cell, NB201Network, ResNetBasicBlock, build_nb201
 from benchbench.nn._train import Trainer, TrainingRun, TrainResult
 from benchbench.nn._training_benchmark import TrainingBenchmark, nb201_digits_training
@@ -43,6 +44,7 @@ from benchbench.protocols import PROTOCOLS, TrainConfig, get_protocol
 
 register_builder("nb201", build_nb201)
 register_builder("darts", build_darts)
+register_builder("nb101", build_nb101)
 
 __all__ = [
     "BATCH_SOURCES",
@@ -53,6 +55,8 @@ __all__ = [
     "Builder",
     "DartsNetwork",
     "ImageData",
+    "NB101Module",
+    "NB101Network",
     "NB201Cell",
     "NB201Network",
     "ResNetBasicBlock",
@@ -62,6 +66,7 @@ __all__ = [
     "TrainingBenchmark",
     "TrainingRun",
     "build_darts",
+    "build_nb101",
     "build_nb201",
     "count_flops",
     "count_params",

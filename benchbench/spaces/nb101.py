@@ -49,9 +49,10 @@ output)::
 Other accepted inputs of :meth:`~NB101Space.parse`: a dict ``{"matrix": VxV 0/1, "ops":
 [input, ..., output]}`` (the official ``ModelSpec`` arguments), NASLib's 56-tuple (or its
 string ``"(0, 1, ...)"``, the keys of ``nb101_500_with_zc.json``: 49 row-major adjacency bits
-of the 7x7 matrix, then 7 op codes ``0 input, 1 output, 2 conv3x3-bn-relu, 3 conv1x1-bn-relu,
-4 maxpool3x3`` - the mapping pinned by rebuilding the 500 cells of that file: with it every
-cell's parameter count equals its ``params`` field).
+of the 7x7 matrix, then 7 op codes ``0 input, 1 output, 2 maxpool3x3, 3 conv1x1-bn-relu,
+4 conv3x3-bn-relu`` - the mapping pinned by rebuilding the 500 cells of that file: with it every
+cell's parameter count equals its ``params`` field, with any other assignment of 2/3/4 at most
+a third of them do).
 
 Size and enumeration
 --------------------
@@ -129,12 +130,12 @@ MAX_VERTICES = 7
 MAX_EDGES = 9
 N_CELLS = 423_624
 #: NASLib's op codes in its 56-tuple (worked out from the 500 cells' parameter counts).
-NASLIB_OPS: dict[int, str] = {0: INPUT, 1: OUTPUT, 2: OPS[0], 3: OPS[1], 4: OPS[2]}
+NASLIB_OPS: dict[int, str] = {0: INPUT, 1: OUTPUT, 2: OPS[2], 3: OPS[1], 4: OPS[0]}
 MUTATIONS: tuple[str, ...] = ("neighbour", "nb101")
 MutationKind = Literal["neighbour", "nb101"]
 EncodingKind = Literal["adjacency", "path", "trunc_path"]
 _OP_INDEX = {**{o: i for i, o in enumerate(OPS)}, **{o: i for i, o in enumerate(SHORT)}}
-_NASLIB_CODE = {INPUT: 0, OUTPUT: 1, OPS[0]: 2, OPS[1]: 3, OPS[2]: 4}
+_NASLIB_CODE = {v: k for k, v in NASLIB_OPS.items()}
 #: (i, j) of the 21 upper-triangular entries of a 7x7 matrix, row-major (naszilla's order).
 TRIU7: tuple[tuple[int, int], ...] = tuple((i, j) for i in range(7) for j in range(i + 1, 7))
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
