@@ -92,8 +92,47 @@ def _import_nb201(a: argparse.Namespace) -> int:
 
 #: ``data import SOURCE``: one handler per source (each reads the options it needs from the
 #: parsed arguments; the options of every source are declared in :func:`register`).
+def _import_nb101(a: argparse.Namespace) -> int:
+    """``data import nb101 PATH``: an official NB101 ``.tfrecord`` (only108 or full)."""
+    from tqdm import tqdm
+
+    from tabular_data._import_nb101 import import_nb101_tfrecord
+
+    name = a.name or "nb101"
+    size = Path(a.path).stat().st_size if Path(a.path).is_file() else 0
+    t0 = time.perf_counter()
+    calls = []
+    with tqdm(total=size, unit="B", unit_scale=True, desc=f"import {name}",
+              disable=not a.progress) as bar:
+        def progress(n: int) -> None:
+            calls.append(n)
+            bar.update(n)
+
+        path = import_nb101_tfrecord(a.path, name=name, root=data_root(a), force=a.force,
+                                     progress=progress)
+    dt = time.perf_counter() - t0
+    if not calls:
+        print(f"{a.path} is already imported as {name!r} ({path}); nothing to do")
+    else:
+        print(f"imported {a.path} as {name!r} -> {path} ({dt:.1f} s, "
+              f"{dt / max(size / 1e9, 1e-12):.1f} s per GB of input)")
+    return 0
+
+
+def _import_nb101_naslib(a: argparse.Namespace) -> int:
+    """``data import nb101-naslib PATH``: NASLib's ``nb101_500_with_zc.json`` (partial)."""
+    from tabular_data._import_nb101 import import_nb101_naslib
+
+    name = a.name or "nb101-naslib"
+    path = import_nb101_naslib(a.path, name=name, root=data_root(a), force=a.force)
+    print(f"imported {a.path} as {name!r} -> {path}")
+    return 0
+
+
 IMPORT_SOURCES: dict[str, Callable[[argparse.Namespace], int]] = {
     "nb201": _import_nb201,
+    "nb101": _import_nb101,
+    "nb101-naslib": _import_nb101_naslib,
 }
 
 
@@ -206,7 +245,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
     imp = dsub.add_parser("import", parents=parents, help="import benchmark data into a table")
     imp.add_argument("source", help="what kind of data: " + ", ".join(sorted(IMPORT_SOURCES)))
-    imp.add_argument("path", help="NATS tss 'simple' directory, official .pth, or flat export")
+    imp.add_argument("path", help="NATS tss 'simple' directory, official .pth, or flat export "
+                                     "(nb201); official .tfrecord (nb101); "
+                                     "nb101_500_with_zc.json (nb101-naslib)")
     imp.add_argument("--name", default=None, help="table name (default: the source's name)")
     imp.add_argument("--hp", default="200", choices=["200", "12"],
                      help="NB201 training schedule to import (default: 200 epochs)")
