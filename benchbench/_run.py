@@ -517,6 +517,8 @@ class RunOutput:
     result: dict[str, Any]
     extras_columns: tuple[str, ...] = ()
     extras: list[tuple[Any, ...]] | None = None
+    #: one-shot runs: each recorded step's ``info`` with its ``eval`` (``diagnostics.jsonl``)
+    diagnostics: list[dict[str, Any]] | None = None
 
 
 def execute_run(bench: Benchmark | RunTarget, cfg: RunConfig
@@ -538,16 +540,31 @@ def execute_run_full(bench: Benchmark | RunTarget, cfg: RunConfig) -> RunOutput:
     opt = make_optimizer(cfg.algorithm, **dict(cfg.params))
     opt.setup(search.space, optimizer_rng(cfg.seed, cfg.dataset))
     loop = _Loop(search, cfg, target.report)
+    diagnostics: list[dict[str, Any]] | None = None
+    final_cell: dict[str, Any] | None = None
     if isinstance(opt, OneShotSearch):
+        opt.set_dataset(cfg.dataset)
         steps = opt.steps()
+        diagnostics = []
+        last: _Outcome | None = None
         while loop.budget_left():
             step = next(steps, None)
             if step is None:
                 break
             if not isinstance(step, OneShotStep):
                 step = OneShotStep(*step)
-            if loop.evaluate(step.arch, None, float(step.cost_s)) is None:
+            done = loop.evaluate(step.arch, None, float(step.cost_s))
+            if done is None:
                 break
+            # the step's diagnostics, stored with the run (diagnostics.jsonl)
+            diagnostics.append({"eval": len(loop.records) - 1, **dict(step.info)})
+            last = done
+        if last is not None:
+            # the search's own result is its last cell (NB201 reports that one), whatever
+            # the incumbent by validation among the epochs' cells is
+            v, t, vh, th = loop._report_values(last.arch, last.arch_id, last.data_seed)
+            final_cell = {"arch_id": last.arch_id, "valid": v, "test": t,
+                          "valid_heldout": vh, "test_heldout": th}
     elif cfg.sim_workers > 1:
         _drive_workers(opt, loop, cfg)
     else:
@@ -560,9 +577,12 @@ def execute_run_full(bench: Benchmark | RunTarget, cfg: RunConfig) -> RunOutput:
                 break
             opt.tell(trial, loop.value(told))
     result = loop.result(opt.get_params())
+    if final_cell is not None:
+        result["final_cell"] = final_cell
     if loop.wants_extras():
-        return RunOutput(loop.records, result, loop.extras_columns(), loop.extras)
-    return RunOutput(loop.records, result)
+        return RunOutput(loop.records, result, loop.extras_columns(), loop.extras,
+                         diagnostics)
+    return RunOutput(loop.records, result, diagnostics=diagnostics)
 
 
 def _check_trial(trial: TrialInfo, multi_fidelity: bool, cfg: RunConfig) -> None:
@@ -647,6 +667,9 @@ def run_and_store(bench: Benchmark | RunTarget, cfg: RunConfig, out: Path,
         if ran.extras is not None:
             man.extras_sha256 = store.write_extras(ran.extras_columns, ran.extras, cfg.label,
                                                    cfg.seed)
+        if ran.diagnostics is not None:
+            man.diagnostics_sha256 = store.write_diagnostics(ran.diagnostics, cfg.label,
+                                                             cfg.seed)
         man.status, man.result = "done", ran.result
     except Exception as e:  # recorded, not fatal
         man.status = "failed"

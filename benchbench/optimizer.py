@@ -168,6 +168,12 @@ class OneShotSearch(_Configurable, abc.ABC):
         self.space = space
         self.rng = rng
 
+    def set_dataset(self, dataset: str) -> None:
+        """Hook: the runner calls it after :meth:`setup` and before :meth:`steps` with the
+        run's dataset name, so that a search that trains a supernet knows which images to
+        load (its data folder and device are hyper-parameters).  It is given nothing else
+        of the benchmark.  Default: ignored."""
+
     @abc.abstractmethod
     def steps(self) -> Iterator[OneShotStep]:
         """The search, one step at a time (a finite iterator)."""

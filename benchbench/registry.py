@@ -326,6 +326,12 @@ _builtin(OPTIMIZERS, {
     "mo-re": "algorithms._multiobjective:ParetoRE",
     "parego-re": "algorithms._multiobjective:ParEGORE",
 })
+_builtin(OPTIMIZERS, {
+    "darts-v1": "algorithms._oneshot:DARTSV1",
+    "darts-v2": "algorithms._oneshot:DARTSV2",
+    "gdas": "algorithms._oneshot:GDAS",
+    "rsps": "algorithms._oneshot:RSPS",
+})
 _builtin(PROXIES, {
     "params": "algorithms.proxies.params:PARAMS",
     "flops": "algorithms.proxies.flops:FLOPS",

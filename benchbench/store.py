@@ -8,6 +8,9 @@ Layout (schema :data:`SCHEMA_VERSION`)::
     DIR/runs/<label>/seed-<seed:06d>/evals.csv       optional: EXTRA_FIELDS + metric:<name>
                                                      columns, one row per eval (recorded
                                                      metrics, simulated workers, resumes)
+    DIR/runs/<label>/seed-<seed:06d>/diagnostics.jsonl  one-shot searches only: one JSON
+                                                     object per recorded search step (its
+                                                     ``eval`` and the step's diagnostics)
 
 ``study.json`` holds ``schema``; the fixed setting of every run (benchmark with its data
 sha256, dataset, objective, test metric, fidelity, noise, budget, transfer datasets); the
@@ -53,6 +56,7 @@ from benchbench.trial import (
 
 __all__ = [
     "MANIFEST_FILE",
+    "DIAGNOSTICS_FILE",
     "EXTRAS_FILE",
     "RECORDS_FILE",
     "SCHEMA_VERSION",
@@ -73,6 +77,7 @@ STUDY_FILE = "study.json"
 MANIFEST_FILE = "manifest.json"
 RECORDS_FILE = "records.csv"
 EXTRAS_FILE = "evals.csv"
+DIAGNOSTICS_FILE = "diagnostics.jsonl"
 _LOCK_FILE = ".lock"
 
 _ID_COLUMNS = ("arch_id", "incumbent_id")
@@ -122,6 +127,17 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _json_safe(v: Any) -> Any:
+    """``v`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, Mapping):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
 
 
 def records_csv(records: Sequence[Sequence[Any]]) -> str:
@@ -305,6 +321,52 @@ class StudyStore:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write(d / EXTRAS_FILE, text)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def write_diagnostics(self, rows: Sequence[Mapping[str, Any]], label: str,
+                          seed: int) -> str:
+        """Write a one-shot run's ``diagnostics.jsonl`` (one JSON object per line, keys
+        sorted; NaN / inf written as ``null``); returns its sha256 (for the manifest)."""
+        lines = []
+        for r in rows:
+            if not isinstance(r, Mapping):
+                raise StoreError(f"a diagnostics row must be a mapping, got "
+                                 f"{type(r).__name__}")
+            lines.append(json.dumps(_json_safe(r), sort_keys=True, default=json_default,
+                                    allow_nan=False))
+        text = "".join(line + "\n" for line in lines)
+        d = self.run_path(label, seed)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d / DIAGNOSTICS_FILE, text)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def read_diagnostics(self, label: str, seed: int, *,
+                         expect_sha256: str | None = None) -> list[dict[str, Any]]:
+        """A run's ``diagnostics.jsonl`` as a list of dicts (``[]`` when the run wrote
+        none).
+
+        Raises:
+            StoreError: a line that is not a JSON object, or a file whose sha256 is not
+                ``expect_sha256`` (when given and not empty).
+        """
+        path = self.run_path(label, seed) / DIAGNOSTICS_FILE
+        if not path.is_file():
+            return []
+        data = path.read_bytes()
+        if expect_sha256 and hashlib.sha256(data).hexdigest() != expect_sha256:
+            raise StoreError(f"{DIAGNOSTICS_FILE} of {label}/seed-{seed:06d} does not match "
+                             f"the sha256 its manifest recorded (altered after the run)")
+        out: list[dict[str, Any]] = []
+        for i, line in enumerate(data.decode("utf-8").splitlines(), 1):
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise StoreError(f"corrupt {DIAGNOSTICS_FILE} of {label}/seed-{seed:06d}, "
+                                 f"line {i}: {e}") from None
+            if not isinstance(row, dict):
+                raise StoreError(f"corrupt {DIAGNOSTICS_FILE} of {label}/seed-{seed:06d}, "
+                                 f"line {i}: not a JSON object")
+            out.append(row)
+        return out
 
     def read_extras(self, run: RunFiles) -> Any:
         """A run's ``evals.csv`` as a DataFrame (``None`` if the run wrote none): ``eval``,

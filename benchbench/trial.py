@@ -153,6 +153,8 @@ class RunManifest:
     records_sha256: str = ""
     #: sha256 of the run's ``evals.csv`` (empty when the run wrote none).
     extras_sha256: str = ""
+    #: sha256 of the run's ``diagnostics.jsonl`` (one-shot searches; empty when none).
+    diagnostics_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # shallow (dataclasses.asdict deep-copies every nested dict: measurable per run)

@@ -66,7 +66,15 @@ def _optimizer_params(name: str, request: pytest.FixtureRequest) -> dict[str, An
     cls = OPTIMIZERS.load(name)
     if "scores" in inspect.signature(cls.__init__).parameters:
         return {"scores": str(request.getfixturevalue("naslib_score_dir"))}
-    return {}
+    return dict(_TINY_OPTIMIZER_PARAMS.get(name, {}))
+
+
+#: One-shot searches train a supernet for real: two epochs of two batches on digits.
+_TINY_ONESHOT = {"epochs": 2, "max_batches": 2, "hessian_iters": 2}
+_TINY_OPTIMIZER_PARAMS: dict[str, dict[str, Any]] = {
+    "darts-v1": _TINY_ONESHOT, "darts-v2": _TINY_ONESHOT, "gdas": _TINY_ONESHOT,
+    "rsps": {"epochs": 2, "max_batches": 2, "select_num": 3},
+}
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
