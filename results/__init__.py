@@ -30,6 +30,19 @@ from results._analysis import (
     transfer_table,
     within_study_ranks,
 )
+from results._pareto import (
+    MORun,
+    MOStudy,
+    TrueFront,
+    attainment_surface,
+    hv_curves,
+    hypervolume_table,
+    infeasible_counts,
+    load_mo_study,
+    members_test_hv,
+    pareto_front,
+    true_front,
+)
 from results._report import PartialResultsWarning, build_report, write_summary
 from results._stats import (
     Summary,
@@ -65,6 +78,17 @@ from results._tables import Table, to_csv, to_latex, to_markdown
 
 __all__ = [
     "HELDOUT",
+    "MORun",
+    "MOStudy",
+    "TrueFront",
+    "attainment_surface",
+    "hv_curves",
+    "hypervolume_table",
+    "infeasible_counts",
+    "load_mo_study",
+    "members_test_hv",
+    "pareto_front",
+    "true_front",
     "SEED_MEAN",
     "SKIP_KINDS",
     "SUMMARY_COLUMNS",

@@ -144,7 +144,8 @@ def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
         for metric, title in METRICS:
             c, bands = _bands(study, metric, axis, seed, n_boot)
             grid = c.grid / 3600 if axis == "time" else c.grid
-            positive = all(np.all(b.mean[~np.isnan(b.mean)] > 0) for b in bands.values())
+            positive = (any(np.any(~np.isnan(b.mean)) for b in bands.values())  # log scale
+                        and all(np.all(b.mean[~np.isnan(b.mean)] > 0) for b in bands.values()))
             name = study.objective if metric == "valid" else study.test_metric
             panels.append(Panel(f"{title} ({name}, {study.source_label(metric)})", grid, bands,
                                 ylabel if c.kind != "value" else "value",
@@ -264,12 +265,52 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
             _cd_figure(w, slug, results[0][1],
                        f"{study.label}, final validation, {study.source_label('valid')} "
                        f"({results[0][1].n_blocks} seeds)")
+    _oneshot_section(w, study, seed, n_boot, figures)
+    if (spec.get("search") or {}).get("constraints"):  # constrained search (issue 14)
+        from results._pareto import infeasible_counts
+
+        w.add(f"Constraints {', '.join(spec['search']['constraints'])}: infeasible "
+              f"evaluations per run (mean; they never become the incumbent): " + ", ".join(
+                  f"{a} {v.mean():.1f}" for a, v in infeasible_counts(study).items()
+                  if v.size) + ".", "")
+    if (spec.get("search") or {}).get("record_metrics"):  # multi-objective (issue 14)
+        from results._pareto import report_section
+
+        report_section(w, study, seed, n_boot, figures)
     t = transfer_table(study, studies)
     if t is not None:
         w.table(t, f"transfer_{slug}")
     elif spec.get("transfer"):
         w.add(f"> Note: the study asks for transfer to {spec['transfer']}, but no run recorded "
               f"transfer values (manifest result['transfer']); no transfer table.", "")
+
+
+def _oneshot_section(w: _Writer, study: Study, seed: int, n_boot: int,
+                     figures: bool) -> None:
+    """One-shot runs (diagnostics.jsonl): table, collapse verdicts, figures
+    (:mod:`results._oneshot`); nothing when the study has none."""
+    from results._oneshot import collapse_text, load_oneshot_runs, oneshot_table, plot_oneshot
+
+    runs = load_oneshot_runs(study)
+    if not runs:
+        return
+    slug = _slug(study.label)
+    w.add(f"### One-shot searches on {study.label}", "",
+          "Weight-sharing searches record one evaluation per search epoch (the discretised "
+          "cell looked up in the table) at their measured search seconds; their rows in the "
+          "tables and curves above use the runner's incumbent (the best table validation "
+          "among the epochs' cells). The table below also gives the last cell, which is what "
+          "the search itself returns.", "")
+    w.table(oneshot_table(study, runs, seed=seed, n_boot=n_boot), f"oneshot_{slug}")
+    for alg, rs in runs.items():
+        w.add(f"- {collapse_text(alg, rs)}")
+    w.add("")
+    if figures:
+        for alg, rs in runs.items():
+            w.figure(plot_oneshot(alg, rs, w.out / "figures" / f"oneshot_{_slug(alg)}_{slug}",
+                                  formats=w.formats),
+                     f"{study.label}, {alg}: architecture weights over the search epochs "
+                     f"(softmax per edge, seed {rs[0].seed}) and diagnostics (mean over runs)")
 
 
 def _across(w: _Writer, studies: Sequence[Study], figures: bool) -> None:
