@@ -130,7 +130,7 @@ def _crc32c_py(data: bytes) -> int:
 try:  # the ``nb101`` extra: hardware / C CRC32C
     from crc32c import crc32c as _crc32c_fast
 except ImportError:  # pragma: no cover - depends on the environment
-    _crc32c_fast = None
+    _crc32c_fast = None  # type: ignore[assignment]
 
 
 def crc32c(data: bytes) -> int:
@@ -270,6 +270,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while i < n:
         key, i = _varint(buf, i)
         num, wt = key >> 3, key & 7
+        v: int | bytes
         if wt == 0:
             v, i = _varint(buf, i)
         elif wt == 1:
@@ -458,12 +459,12 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
         seen[(row, budget)] = rep + 1
         budgets.add(budget)
         for ev in m.evaluation_data:
-            e = ev.current_epoch
-            if not e > 0:  # the state at initialisation (epoch 0) is not a fidelity
+            ep = ev.current_epoch
+            if not ep > 0:  # the state at initialisation (epoch 0) is not a fidelity
                 continue
-            k = pos.get(int(round(e)))
-            if k is None or abs(e - round(e)) > 1e-6:
-                raise ValueError(f"{p}: record {n_rec}: evaluation at epoch {e}; NB101 "
+            k = pos.get(int(round(ep)))
+            if k is None or abs(ep - round(ep)) > 1e-6:
+                raise ValueError(f"{p}: record {n_rec}: evaluation at epoch {ep}; NB101 "
                                  f"evaluates at {list(_EPOCHS)}")
             grow.v[row, rep, k] = (100.0 * ev.train_accuracy, 100.0 * ev.validation_accuracy,
                                    100.0 * ev.test_accuracy, ev.training_time)

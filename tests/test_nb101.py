@@ -341,7 +341,8 @@ def test_naslib_table(naslib_table: Path, naslib: dict[str, Any]) -> None:
                 np.mean(vals))
         outside = next(c for c in (SP.sample(make_rng(7, "x", i)) for i in range(100))
                        if not b.space.contains(c))
-        with pytest.raises(MissingDataError, match=r"not in this table 'nb101-naslib' \(292 cells\)"):
+        with pytest.raises(MissingDataError,
+                           match=r"not in this table 'nb101-naslib' \(292 cells\)"):
             b.query(outside, dataset="cifar10")
         with pytest.raises(MissingDataError, match="not in this table"):
             b.query(SP.format(outside), dataset="cifar10")

@@ -73,8 +73,9 @@ class RestrictedSpace(EnumerableSpace[Any]):
                  mutate_tries: int = 20, label: str = "this set") -> None:
         if isinstance(base, RestrictedSpace):
             base = base.base
-        self.base = base
-        self.name = base.name  # networks, protocols and proxies are the base space's
+        self.base: SearchSpace[Any] = base
+        # networks, protocols and proxies are the base space's
+        self.name = base.name  # type: ignore[misc]
         self._ids = [str(i) for i in arch_ids]
         if not self._ids:
             raise ValueError("a RestrictedSpace needs at least one cell")
