@@ -33,6 +33,21 @@ from tabular_data._format import COST, FORMAT, FORMAT_VERSION, ROWS_ARCH_ID, ROW
 __all__ = ["TabularBenchmark"]
 
 
+def _open_space(path: Path, name: str, options: Any) -> Any:
+    """The table's space: ``name`` (registered or an import path), built with the JSON
+    ``options`` when the table records them (a space whose variables are data, e.g. the
+    ``CategoricalProductSpace`` of ``benchbench data import table``)."""
+    if options is None:
+        return get_space(name)
+    from benchbench.registry import SPACES
+
+    try:
+        return SPACES.create(name, **json.loads(options))
+    except (TypeError, ValueError) as e:
+        raise BenchmarkError(f"{path}: cannot build space {name!r} from its recorded "
+                             f"space_options: {e}") from None
+
+
 @dataclass
 class _Dataset:
     name: str
@@ -111,7 +126,7 @@ class TabularBenchmark(Benchmark):
         self.source_kind = str(a["source_kind"])
         self.source_sha256 = str(a["source_sha256"])
         self.provenance = json.loads(a["provenance"])
-        space = get_space(str(a["space"]))
+        space = _open_space(self.path, str(a["space"]), a.get("space_options"))
         rows_kind = str(a.get("rows", ROWS_INDEX))
         if rows_kind not in (ROWS_INDEX, ROWS_ARCH_ID):
             raise BenchmarkError(f"{self.path}: unknown row layout rows={rows_kind!r}; this "

@@ -90,6 +90,26 @@ def _import_nb201(a: argparse.Namespace) -> int:
     return 0
 
 
+def _import_nb301_yahpo(a: argparse.Namespace) -> int:
+    """``data import nb301-yahpo PATH``: YAHPO Gym's ONNX surrogate of NAS-Bench-301 (the
+    folder ``nb301/`` of YAHPO's data): sha256-checked, batch-rewritten, verified."""
+    from surrogates.yahpo import import_yahpo_nb301
+
+    t0 = time.perf_counter()
+    name = a.name or "nb301-yahpo"
+    before = time.time()
+    folder = import_yahpo_nb301(a.path, name=name, root=data_root(a), force=a.force)
+    if (folder / "manifest.json").stat().st_mtime < before:
+        print(f"{a.path} is already imported as {name!r} ({folder}); nothing to do")
+        return 0
+    m = json.loads((folder / "manifest.json").read_text())
+    chk = m["batching_check"]
+    print(f"imported {a.path} as {m['name']!r} -> {folder} ({time.perf_counter() - t0:.1f} s); "
+          f"model sha256 {m['model_sha256'][:12]}..., batched {m['batched_sha256'][:12]}...; "
+          f"batched = per-row on {chk['rows']} rows (max |diff| {chk['max_abs_diff']:g})")
+    return 0
+
+
 #: ``data import SOURCE``: one handler per source (each reads the options it needs from the
 #: parsed arguments; the options of every source are declared in :func:`register`).
 def _import_nb101(a: argparse.Namespace) -> int:
@@ -129,10 +149,34 @@ def _import_nb101_naslib(a: argparse.Namespace) -> int:
     return 0
 
 
+def _import_table(a: argparse.Namespace) -> int:
+    """``data import table FILE --arch-columns ... --metric ...``: any CSV / Parquet table
+    whose architecture is a tuple of categorical columns (issue 14)."""
+    from tabular_data._import_table import import_table
+
+    if not a.arch_columns:
+        raise ValueError("data import table needs --arch-columns c1,c2,... (the columns "
+                         "that make up the architecture)")
+    if not a.metric:
+        raise ValueError("data import table needs at least one --metric "
+                         "NAME=COLUMN:SPLIT:max|min, e.g. valid_acc=acc:valid:max")
+    name = a.name or Path(a.path).name.split(".")[0]
+    t0 = time.perf_counter()
+    cols = [c.strip() for c in a.arch_columns.split(",") if c.strip()]
+    path = import_table(a.path, arch_columns=cols, metrics=a.metric, name=name,
+                        root=data_root(a), seed_column=a.seed_column,
+                        fidelity_column=a.fidelity_column, cost_column=a.cost_column,
+                        dataset=a.dataset, force=a.force)
+    print(f"imported {a.path} as {name!r} -> {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 IMPORT_SOURCES: dict[str, Callable[[argparse.Namespace], int]] = {
     "nb201": _import_nb201,
     "nb101": _import_nb101,
     "nb101-naslib": _import_nb101_naslib,
+    "nb301-yahpo": _import_nb301_yahpo,
+    "table": _import_table,
 }
 
 
@@ -247,7 +291,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     imp.add_argument("source", help="what kind of data: " + ", ".join(sorted(IMPORT_SOURCES)))
     imp.add_argument("path", help="NATS tss 'simple' directory, official .pth, or flat export "
                                      "(nb201); official .tfrecord (nb101); "
-                                     "nb101_500_with_zc.json (nb101-naslib)")
+                                     "nb101_500_with_zc.json (nb101-naslib); a .csv / "
+                                     ".parquet file (table)")
     imp.add_argument("--name", default=None, help="table name (default: the source's name)")
     imp.add_argument("--hp", default="200", choices=["200", "12"],
                      help="NB201 training schedule to import (default: 200 epochs)")
@@ -255,6 +300,18 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     imp.add_argument("--trust-pickle", action="store_true",
                      help="load .pickle.pbz2 / .pth files without restriction (runs any code "
                           "they name; only for files you trust; recorded in the provenance)")
+    tab = imp.add_argument_group("table (any CSV / Parquet file)")
+    tab.add_argument("--arch-columns", default=None, metavar="C1,C2,...",
+                     help="table: the columns whose values make up the architecture")
+    tab.add_argument("--metric", action="append", metavar="NAME=COLUMN:SPLIT:max|min",
+                     help="table: a metric, e.g. valid_acc=acc:valid:max or "
+                          "latency_ms=lat::min (repeatable; SPLIT empty for a cost)")
+    tab.add_argument("--seed-column", default=None, help="table: training seed column")
+    tab.add_argument("--fidelity-column", default=None, help="table: epochs column")
+    tab.add_argument("--cost-column", default=None,
+                     help="table: cumulative training seconds column")
+    tab.add_argument("--dataset", default=None,
+                     help="table: dataset name inside the table (default: the table's name)")
     add_no_progress(imp)
     imp.set_defaults(func=cmd_import)
 
