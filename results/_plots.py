@@ -96,8 +96,8 @@ def plot_anytime(panels: Sequence[Panel], stem: Path, *, xlabel: str, xlog: bool
                     linewidth=1.6, label=name)
         if p.logy:
             ax.set_yscale("log")
-        if xlog:
-            ax.set_xscale("log")
+        if xlog and any(np.any(np.isfinite(b.mean)) for b in p.bands.values()):
+            ax.set_xscale("log")  # (an empty panel, e.g. no test metric, keeps a linear axis)
         ax.set_title(p.title, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(p.ylabel)

@@ -21,6 +21,7 @@ from surrogates._model import (
     fit_model,
     load_model,
 )
+from surrogates.yahpo import YahpoNB301, import_yahpo_nb301
 
 __all__ = [
     "FEATURE_LAYOUTS",
@@ -38,4 +39,6 @@ __all__ = [
     "read_cell_file",
     "split_rows",
     "training_data",
+    "YahpoNB301",
+    "import_yahpo_nb301",
 ]

@@ -174,6 +174,7 @@ class DartsArch:
 
 
 # ---------------------------------------------------------------------------- formats
+@functools.lru_cache(maxsize=1 << 17)
 def _format_id(a: DartsArch) -> str:
     parts = []
     for name in CELLS:
