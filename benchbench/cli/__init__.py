@@ -4,6 +4,7 @@
     benchbench data list
     benchbench data describe BENCHMARK
     benchbench data build --space nb201 --dataset D --epochs E --seeds S --out FILE
+    benchbench data latency --benchmark NAME --device cpu|cuda --batch 1,64 --out FILE
     benchbench query BENCHMARK CELL --dataset D [--metric M] [--epoch E] [--seed S] [--json]
     benchbench run --benchmark BENCHMARK --dataset D --algorithms rs,re,mine=pkg.mod:Class
                    --seeds 0-499 --max-evals N [--max-seconds S] --out DIR [--workers K] ...
@@ -36,6 +37,7 @@ from collections.abc import Sequence
 
 from benchbench.cli import _common
 from benchbench.cli import data as _data
+from benchbench.cli import latency as _latency
 from benchbench.cli import list as _list
 from benchbench.cli import proxies as _proxies
 from benchbench.cli import query as _query
@@ -47,7 +49,7 @@ from benchbench.cli._common import parse_params, parse_seeds
 __all__ = ["build_parser", "main", "parse_params", "parse_seeds"]
 
 #: The command groups, in the order ``benchbench --help`` lists them.
-COMMANDS = (_data, _query, _run, _report, _validate, _proxies, _list)
+COMMANDS = (_data, _latency, _query, _run, _report, _validate, _proxies, _list)
 
 
 def build_parser() -> argparse.ArgumentParser:
