@@ -6,6 +6,7 @@ execute); imports neither, so the three form no cycle.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import hashlib
 import heapq
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.api import Benchmark, BenchmarkError, Direction, MissingDataError
-from benchbench.optimizer import OneShotSearch, OneShotStep, make_optimizer
+from benchbench.optimizer import OneShotSearch, OneShotStep, Optimizer, make_optimizer
 from benchbench.rng import derive_seed, make_rng, stable_hash
 from benchbench.spaces import is_enumerable
 from benchbench.store import StudyStore
@@ -38,7 +39,7 @@ from benchbench.trial import (
 __all__ = ["COST_MODES", "CROSSING_MODES", "NOISE_MODES", "REPEAT_MODES", "SIM_MODES",
            "Constraint", "RunConfig", "RunOutput", "RunTarget", "eval_time_metric",
            "execute_run", "execute_run_full", "now", "optimizer_rng", "parse_constraint",
-           "run_and_store", "versions"]
+           "run_and_store", "run_epochs", "versions"]
 
 #: What the optimizer is answered with: ``crn`` one recorded run per (cell, run seed, dataset),
 #: the same for every algorithm (common random numbers); ``fresh`` a new recorded run drawn at
@@ -350,7 +351,9 @@ class _Loop:
         """Query ``arch`` (nothing recorded yet): its objective, cost, data seed, recorded
         metrics and feasibility.  ``extra_cost`` replaces the benchmark's cost (one-shot
         steps are charged their own search time); ``resume`` charges only the epochs beyond
-        the highest this run has already trained the cell to."""
+        the highest this run has already trained the cell to, counting the trainings that
+        have *finished* (been recorded) by now: with simulated workers, a training still
+        running on another worker is not a checkpoint yet."""
         cfg = self.cfg
         arch_id = self.space.arch_id(arch)
         fid = fidelity or cfg.fidelity
@@ -383,8 +386,6 @@ class _Loop:
                     f"no recorded training time for {arch_id} (seed {data_seed}) at epoch {fid} "
                     f"on {cfg.dataset!r}: a time budget cannot charge it")
             self._seen.setdefault((arch_id, fid), (y, cost, data_seed, metrics))
-            if self._trained.get(arch_id, 0) < fid:
-                self._trained[arch_id] = fid
         feasible = all(c.holds(metrics[c.metric]) for c in self.constraints)
         return _Outcome(arch, arch_id, index, fid, data_seed, y,
                         cost if cost == cost else 0.0, cost, metrics, feasible, resumed_from)
@@ -403,12 +404,17 @@ class _Loop:
     def _cost(self, ev: Any, arch_id: str, data_seed: int | None, fid: int) -> float:
         return float(ev.cost_s) + self._eval_cost(ev, arch_id, data_seed, fid)
 
-    def record(self, out: _Outcome, start: float, finish: float, worker: int = 0) -> None:
-        """Record ``out`` as the next evaluation, finishing at simulated time ``finish``."""
+    def record(self, out: _Outcome, start: float, finish: float, worker: int = 0,
+               candidate: bool = True) -> None:
+        """Record ``out`` as the next evaluation, finishing at simulated time ``finish``;
+        ``candidate=False``: it cannot become the incumbent (see
+        :meth:`benchbench.optimizer.Optimizer.incumbent_candidate`)."""
         self.clock = finish
+        if self._trained.get(out.arch_id, 0) < out.fid:  # a checkpoint from now on
+            self._trained[out.arch_id] = out.fid
         y = out.objective
         score = y if self.maximize else -y
-        if out.feasible and score > self.best:  # NaN never improves
+        if candidate and out.feasible and score > self.best:  # NaN never improves
             self.best, self.inc_arch, self.inc_index, self.inc_id, self.inc_obj = (
                 score, out.arch, out.index, out.arch_id, y)
             self.inc_values = self._report_values(out.arch, out.arch_id, out.data_seed)
@@ -438,7 +444,7 @@ class _Loop:
                 and start + cost > cfg.max_seconds)
 
     def evaluate(self, arch: Any, fidelity: int | None, extra_cost: float = math.nan,
-                 resume: bool = False) -> _Outcome | None:
+                 resume: bool = False, candidate: bool = True) -> _Outcome | None:
         """Query and record ``arch`` (sequentially, after the last evaluation); ``None``
         when it would cross the time budget and crossings are dropped (the run ends)."""
         out = self.lookup(arch, fidelity, extra_cost, resume)
@@ -446,7 +452,7 @@ class _Loop:
             self.stopped = "the next evaluation would have crossed max_seconds (dropped)"
             return None
         start = self.clock
-        self.record(out, start, start + out.cost)
+        self.record(out, start, start + out.cost, candidate=candidate)
         return out
 
     def extras_columns(self) -> tuple[str, ...]:
@@ -538,6 +544,8 @@ def execute_run_full(bench: Benchmark | RunTarget, cfg: RunConfig) -> RunOutput:
     target = bench if isinstance(bench, RunTarget) else RunTarget(bench)
     search = target.search
     opt = make_optimizer(cfg.algorithm, **dict(cfg.params))
+    if isinstance(opt, Optimizer) and opt.capabilities.multi_fidelity:
+        opt.configure_fidelity(run_epochs(search, cfg.dataset, cfg.objective, cfg.fidelity))
     opt.setup(search.space, optimizer_rng(cfg.seed, cfg.dataset))
     loop = _Loop(search, cfg, target.report)
     diagnostics: list[dict[str, Any]] | None = None
@@ -571,8 +579,12 @@ def execute_run_full(bench: Benchmark | RunTarget, cfg: RunConfig) -> RunOutput:
         multi_fidelity = opt.capabilities.multi_fidelity
         while loop.budget_left():
             trial = opt.ask()
+            if trial is None:  # nothing to wait for: the search is over
+                loop.stopped = _FINISHED
+                break
             _check_trial(trial, multi_fidelity, cfg)
-            told = loop.evaluate(trial.arch, trial.fidelity, resume=trial.resume)
+            told = loop.evaluate(trial.arch, trial.fidelity, resume=trial.resume,
+                                 candidate=opt.incumbent_candidate(trial))
             if told is None:
                 break
             opt.tell(trial, loop.value(told))
@@ -583,6 +595,23 @@ def execute_run_full(bench: Benchmark | RunTarget, cfg: RunConfig) -> RunOutput:
         return RunOutput(loop.records, result, loop.extras_columns(), loop.extras,
                          diagnostics)
     return RunOutput(loop.records, result, diagnostics=diagnostics)
+
+
+#: ``result["stopped"]`` of a run whose optimizer had nothing more to ask.
+_FINISHED = "the optimizer had nothing more to ask (its schedule is complete)"
+
+
+def run_epochs(bench: Benchmark, dataset: str, objective: str, fidelity: int
+               ) -> tuple[int, ...]:
+    """The epochs a multi-fidelity optimizer may ask for in a run whose fidelity is
+    ``fidelity``: those at which ``objective`` is recorded on ``dataset``, up to
+    ``fidelity`` (ascending; the last is ``fidelity``, the run's "full" training).  Handed to
+    :meth:`benchbench.optimizer.Optimizer.configure_fidelity`."""
+    epochs = tuple(int(e) for e in bench.metric_epochs(dataset, objective) if e <= fidelity)
+    if not epochs or epochs[-1] != fidelity:
+        raise BenchmarkError(f"objective {objective!r} on {dataset!r} of {bench.name!r} is not "
+                             f"recorded at epoch {fidelity}")
+    return epochs
 
 
 def _check_trial(trial: TrialInfo, multi_fidelity: bool, cfg: RunConfig) -> None:
@@ -597,43 +626,56 @@ def _drive_workers(opt: Any, loop: _Loop, cfg: RunConfig) -> None:
     """``cfg.sim_workers`` simulated workers: an event queue of running evaluations ordered
     by (finish time, start order); the optimizer is asked whenever a worker is free
     (``async``) or when the whole batch is back (``sync``), and told each result when its
-    evaluation finishes.  Depends on nothing but the seeds and settings (no real time)."""
+    evaluation finishes.  Depends on nothing but the seeds and settings (no real time).
+
+    ``ask()`` returning ``None`` means "nothing to start now": the free workers idle until
+    the next evaluation finishes (the optimizer is told it, then asked again); when nothing
+    is running either, the search is over and the run ends (``result["stopped"]``).  In
+    ``sync`` mode a ``None`` closes the batch early.  Workers are taken lowest number
+    first; ties in finish time return in start order."""
     k = cfg.sim_workers
     multi_fidelity = opt.capabilities.multi_fidelity
+    candidate = opt.incumbent_candidate
     running: list[tuple[float, int, int, float, TrialInfo, _Outcome]] = []
     free = list(range(k))
     now = 0.0
     started = 0
     done = False
-
-    def can_start() -> bool:
-        return (not done and (cfg.max_evals is None or started < cfg.max_evals)
-                and (cfg.max_seconds is None or now < cfg.max_seconds))
+    sync = cfg.sim_mode == "sync"
+    max_evals, max_seconds = cfg.max_evals, cfg.max_seconds
+    push, pop = heapq.heappush, heapq.heappop
 
     while True:
-        if cfg.sim_mode == "async" or not running:
-            while free and can_start():
+        if not sync or not running:
+            while (free and not done and (max_evals is None or started < max_evals)
+                   and (max_seconds is None or now < max_seconds)):
                 trial = opt.ask()
+                if trial is None:
+                    if not running:  # nothing to wait for: the search is over
+                        loop.stopped = _FINISHED
+                        done = True
+                    break
                 _check_trial(trial, multi_fidelity, cfg)
                 out = loop.lookup(trial.arch, trial.fidelity, resume=trial.resume)
                 w = free.pop(0)
-                heapq.heappush(running, (now + out.cost, started, w, now, trial, out))
+                push(running, (now + out.cost, started, w, now, trial, out))
                 started += 1
         if not running:
             break
-        finish, _, w, start, trial, out = heapq.heappop(running)
-        now = max(now, finish)
+        finish, _, w, start, trial, out = pop(running)
+        if finish > now:
+            now = finish
         if loop.crosses(start, out.cost):
             # a result that would land after max_seconds is dropped, and no more start
             loop.stopped = "evaluations that would have crossed max_seconds were dropped"
             done = True
+        else:
+            loop.record(out, start, finish, w, candidate(trial))
+            opt.tell(trial, loop.value(out))
+        if free and w < free[-1]:
+            bisect.insort(free, w)
+        else:
             free.append(w)
-            free.sort()
-            continue
-        loop.record(out, start, finish, w)
-        opt.tell(trial, loop.value(out))
-        free.append(w)
-        free.sort()
 
 
 def _transfer_values(bench: Benchmark, arch: Any, dataset: str,

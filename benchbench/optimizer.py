@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -106,6 +106,18 @@ class Optimizer(_Configurable, abc.ABC):
     Subclasses store their hyper-parameters unchanged in ``__init__`` (keyword-only, all with
     defaults), validate them in :meth:`_validate`, and implement :meth:`_setup`, :meth:`ask`
     and :meth:`tell`.  All randomness comes from the generator given to :meth:`setup`.
+
+    The runner's protocol, in order: :meth:`configure_fidelity` (multi-fidelity optimizers
+    only), :meth:`setup`, then :meth:`ask` whenever a (simulated) worker is free and
+    :meth:`tell` when an evaluation finishes.  With several simulated workers several asks
+    may come before the first tell, and tells come in finish order, not ask order.
+
+    Multi-fidelity optimizers (``Capabilities(multi_fidelity=True)``) choose each trial's
+    epochs (``TrialInfo.fidelity``) among those given to :meth:`configure_fidelity`, may
+    continue a paused training (``TrialInfo.resume``: only the extra epochs are charged),
+    may answer :meth:`ask` with ``None`` ("nothing to start now: wait for a result"), and
+    may restrict which evaluations can become the run's incumbent
+    (:meth:`incumbent_candidate`, e.g. only full-fidelity ones).
     """
 
     #: Short name used by the runner and the CLI (``"rs"``, ``"re"``, ...).
@@ -126,12 +138,29 @@ class Optimizer(_Configurable, abc.ABC):
     def _setup(self) -> None:
         """Reset the optimizer's state (hook)."""
 
+    def configure_fidelity(self, epochs: Sequence[int]) -> None:
+        """Hook the runner calls before :meth:`setup` on a multi-fidelity optimizer: the
+        epochs it may ask for (ascending; the last is the run's fidelity, the "full"
+        training; NB201's 12-epoch table: ``1..12``).  Default: ignored."""
+
+    def incumbent_candidate(self, trial: TrialInfo) -> bool:
+        """Whether the evaluation of ``trial`` may become the run's incumbent (the best by
+        the told objective among the candidates).  Default ``True`` (every evaluation); a
+        multi-fidelity optimizer may answer ``False`` for low-fidelity trials, whose
+        objective is not comparable with full trainings.  Never told test numbers either
+        way: it only narrows the set the runner picks from."""
+        return True
+
     def _next_id(self) -> int:
         self._n_asked += 1
         return self._n_asked - 1
 
     @abc.abstractmethod
-    def ask(self) -> TrialInfo: ...
+    def ask(self) -> TrialInfo | None:
+        """The next trial to evaluate, or ``None``: nothing to start now (a synchronous
+        schedule waiting for a rung to finish; allowed for multi-fidelity optimizers).  The
+        runner then waits for the next running evaluation to finish, tells it and asks
+        again; if nothing is running, the search is over and the run ends."""
 
     @abc.abstractmethod
     def tell(self, trial: TrialInfo, value: TrialValue) -> None: ...

@@ -327,6 +327,13 @@ _builtin(OPTIMIZERS, {
     "parego-re": "algorithms._multiobjective:ParEGORE",
 })
 _builtin(OPTIMIZERS, {
+    "sh": "algorithms._multifidelity:SuccessiveHalving",
+    "hyperband": "algorithms._multifidelity:Hyperband",
+    "bohb": "algorithms._bohb:BOHB",
+    "asha": "algorithms._multifidelity:ASHA",
+    "lcstop": "algorithms._multifidelity:LearningCurveStopping",
+})
+_builtin(OPTIMIZERS, {
     "darts-v1": "algorithms._oneshot:DARTSV1",
     "darts-v2": "algorithms._oneshot:DARTSV2",
     "gdas": "algorithms._oneshot:GDAS",

@@ -168,8 +168,8 @@ def test_bad_settings_are_refused(flat: TabularBenchmark, tmp_path: Path) -> Non
         plan(algorithms={"re": {"sample_size": 0}})
     with pytest.raises(KeyError, match="unknown dataset 'cifar-100'"):
         plan(transfer=["cifar-100"])
-    with pytest.raises(KeyError, match="unknown optimizer 'bohb'"):
-        plan(algorithms={"bohb": {}})
+    with pytest.raises(KeyError, match="unknown optimizer 'smac'"):
+        plan(algorithms={"smac": {}})
 
 
 def test_regularized_evolution_beats_random_search(flat: TabularBenchmark, tmp_path: Path) -> None:

@@ -291,8 +291,15 @@ def toy_objective(space: SearchSpace[Any], arch: Any) -> float:
     return (stable_hash("toy-objective", space.arch_id(arch)) % 10_000) / 100.0
 
 
+#: Epochs offered to multi-fidelity optimizers by the contract (NB201's 12-epoch schedule).
+_TOY_EPOCHS = tuple(range(1, 13))
+
+
 def _drive(opt: Optimizer | OneShotSearch, space: SearchSpace[Any], seed: int,
            n: int) -> list[str]:
+    multi_fidelity = isinstance(opt, Optimizer) and opt.capabilities.multi_fidelity
+    if multi_fidelity:
+        opt.configure_fidelity(_TOY_EPOCHS)  # type: ignore[union-attr]
     opt.setup(space, make_rng(seed, "optimizer"))
     asked: list[str] = []
     if isinstance(opt, OneShotSearch):
@@ -307,13 +314,24 @@ def _drive(opt: Optimizer | OneShotSearch, space: SearchSpace[Any], seed: int,
         return asked
     for _ in range(n):
         trial = opt.ask()
+        if trial is None and multi_fidelity:  # told everything: its schedule is complete
+            break
         _require(isinstance(trial, TrialInfo), "ask() returns a TrialInfo")
+        assert trial is not None
         arch = space.parse(trial.arch)
+        if trial.fidelity is not None or trial.resume:
+            _require(multi_fidelity,
+                     "only a multi-fidelity optimizer sets TrialInfo.fidelity or resume")
         if trial.fidelity is not None:
-            _require(opt.capabilities.multi_fidelity,
-                     "only a multi-fidelity optimizer sets TrialInfo.fidelity")
+            _require(trial.fidelity in _TOY_EPOCHS,
+                     "a multi-fidelity trial asks for one of the configured epochs")
         y = toy_objective(space, arch)
-        opt.tell(trial, TrialValue(y, 1.0, True))
+        if multi_fidelity:  # a toy learning curve, rising with the epochs to the toy value
+            fid = trial.fidelity if trial.fidelity is not None else _TOY_EPOCHS[-1]
+            opt.tell(trial, TrialValue(y * (1.0 - 0.5 ** fid), float(fid), True,
+                                       fidelity=fid))
+        else:
+            opt.tell(trial, TrialValue(y, 1.0, True))
         asked.append(space.arch_id(arch))
     return asked
 
