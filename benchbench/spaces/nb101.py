@@ -196,32 +196,31 @@ class NB101Arch:
 
 
 # ----------------------------------------------------------------------------- hashing
-_MD5: dict[str, str] = {}
-_MD5_CAP = 1 << 20
-
-
-def _md5(s: str) -> str:
-    """md5 hex digest of ``s`` (utf-8), memoised (the same strings recur across cells)."""
-    h = _MD5.get(s)
-    if h is None:
-        if len(_MD5) >= _MD5_CAP:
-            _MD5.clear()
-        h = _MD5[s] = hashlib.md5(s.encode("utf-8")).hexdigest()
-    return h
+_INIT: dict[tuple[int, int, int], str] = {}
 
 
 def _vertex_hashes(n: int, ins: Sequence[Sequence[int]], outs: Sequence[Sequence[int]],
                    labels: Sequence[int]) -> list[str]:
-    """The official per-vertex hashes after ``n`` rounds (``graph_util.hash_module``)."""
-    h = [_md5(str((len(outs[v]), len(ins[v]), labels[v]))) for v in range(n)]
+    """The official per-vertex hashes after ``n`` rounds (``graph_util.hash_module``): md5
+    of ``str((out_degree, in_degree, label))``, then ``n`` rounds of md5 over the sorted
+    in-neighbour hashes, ``'|'``, the sorted out-neighbour hashes, ``'|'``, the own hash."""
+    md5 = hashlib.md5
+    h = []
+    for i, o, lab in zip(ins, outs, labels):
+        k = (len(o), len(i), lab)
+        x = _INIT.get(k)
+        if x is None:
+            x = _INIT[k] = md5(str(k).encode("utf-8")).hexdigest()
+        h.append(x)
+    pairs = list(zip(ins, outs))
     for _ in range(n):
-        h = [_md5("".join(sorted([h[w] for w in ins[v]])) + "|"
-                  + "".join(sorted([h[w] for w in outs[v]])) + "|" + h[v]) for v in range(n)]
+        h = [md5(("".join(sorted([h[w] for w in i])) + "|" + "".join(sorted([h[w] for w in o]))
+                  + "|" + hv).encode("utf-8")).hexdigest() for (i, o), hv in zip(pairs, h)]
     return h
 
 
 def _fingerprint(vh: Sequence[str]) -> str:
-    return _md5(str(sorted(vh)))
+    return hashlib.md5(str(sorted(vh)).encode("utf-8")).hexdigest()
 
 
 def module_hash(matrix: Any, ops: Sequence[str]) -> str:
@@ -266,6 +265,8 @@ class _Invalid(Exception):
 _KNOWN: dict[str, NB101Arch] = {}
 #: (n, edges, ops) of a raw spec -> its record (or the reason it is invalid).
 _RAW: dict[tuple[int, int, tuple[int, ...]], NB101Arch | str] = {}
+#: (n, edges, labels) of a pruned spec in its given numbering -> its record.
+_PRUNED: dict[tuple[int, int, tuple[int, ...]], NB101Arch] = {}
 _RAW_CAP = 1 << 18
 
 
@@ -323,13 +324,20 @@ def _build_uncached(n: int, edges: int, ops: tuple[int, ...]) -> NB101Arch:
     if n_edges > MAX_EDGES:
         raise _Invalid(f"{n_edges} edges after pruning; allowed: at most {MAX_EDGES}")
     labels = [-1] + [ops[v - 1] for v in keep[1:-1]] + [-2]
+    pkey = (m, sum(1 << _bit(i, j) for j in range(m) for i in p_ins[j]), tuple(labels))
+    done = _PRUNED.get(pkey)
+    if done is not None:  # the same pruned spec (as numbered here) was hashed before
+        return done
     vh = _vertex_hashes(m, p_ins, p_outs, labels)
     h = _fingerprint(vh)
     known = _KNOWN.get(h)
     if known is not None:
-        return known
-    rec = _canonical(m, p_ins, labels, vh, h)
-    _KNOWN[h] = rec
+        rec = known
+    else:
+        rec = _KNOWN[h] = _canonical(m, p_ins, labels, vh, h)
+    if len(_PRUNED) >= _RAW_CAP:
+        _PRUNED.clear()
+    _PRUNED[pkey] = rec
     return rec
 
 
@@ -339,27 +347,32 @@ def _canonical(n: int, ins: list[list[int]], labels: list[int], vh: list[str],
     best: tuple[int, tuple[int, ...]] | None = None
     ins_sets = [set(x) for x in ins]
 
+    def finish(order: list[int]) -> tuple[int, tuple[int, ...]]:
+        new = [0] * n
+        for k, v in enumerate(order):
+            new[v] = k
+        bits = 0
+        for v in range(n):
+            nv = new[v]
+            for w in ins[v]:
+                bits |= 1 << (new[w] + nv * (nv - 1) // 2)
+        return bits, tuple(labels[v] for v in order[1:-1])
+
     def place(order: list[int], placed: set[int]) -> None:
         nonlocal best
-        if len(order) == n:
-            new = {v: k for k, v in enumerate(order)}
-            bits = 0
-            for v in range(n):
-                for w in ins[v]:
-                    bits |= 1 << _bit(new[w], new[v])
-            key = (bits, tuple(labels[v] for v in order[1:-1]))
-            if best is None or key < best:
-                best = key
-            return
-        avail = [v for v in range(n) if v not in placed and ins_sets[v] <= placed]
-        low = min(vh[v] for v in avail)
-        for v in avail:
-            if vh[v] == low:
-                placed.add(v)
-                order.append(v)
-                place(order, placed)
-                order.pop()
-                placed.discard(v)
+        while len(order) < n:  # greedy while the smallest available hash is unique
+            avail = [v for v in range(n) if v not in placed and ins_sets[v] <= placed]
+            low = min(vh[v] for v in avail)
+            ties = [v for v in avail if vh[v] == low]
+            if len(ties) > 1:
+                for v in ties:  # an exact tie: try each, keep the smallest result
+                    place([*order, v], placed | {v})
+                return
+            order.append(ties[0])
+            placed.add(ties[0])
+        key = finish(order)
+        if best is None or key < best:
+            best = key
 
     place([], set())
     assert best is not None
@@ -369,41 +382,50 @@ def _canonical(n: int, ins: list[list[int]], labels: list[int], vh: list[str],
 def _from_matrix(matrix: Any, ops: Sequence[Any], where: str) -> NB101Arch:
     """A record from a ``(V, V)`` matrix and ``V`` op names (clear ``ValueError``)."""
     try:
-        m = np.asarray(matrix)
-    except (ValueError, TypeError):
-        raise ValueError(f"{where}: the adjacency matrix is not a rectangular array of "
+        rows = matrix.tolist() if isinstance(matrix, np.ndarray) else \
+            [list(r) for r in matrix]
+    except TypeError:
+        raise ValueError(f"{where}: the adjacency matrix is not a square array of "
                          f"0/1") from None
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"{where}: the adjacency matrix must be square (V x V), got shape "
-                         f"{m.shape}")
-    v = m.shape[0]
-    if m.dtype.kind not in "biuf" or not np.isin(m, (0, 1)).all():
-        raise ValueError(f"{where}: adjacency entries must be 0 or 1")
+    v = len(rows)
+    if any(len(r) != v for r in rows):
+        raise ValueError(f"{where}: the adjacency matrix must be square (V x V), got rows of "
+                         f"lengths {[len(r) for r in rows]}")
+    edges = 0
+    lower: tuple[int, int] | None = None
+    for i, r in enumerate(rows):
+        for j, x in enumerate(r):
+            if x == 0:
+                continue
+            if x != 1 or isinstance(x, str):
+                raise ValueError(f"{where}: adjacency entries must be 0 or 1, got {x!r} at "
+                                 f"({i}, {j})")
+            if j <= i:
+                lower = lower or (i, j)
+            else:
+                edges |= 1 << (i + j * (j - 1) // 2)
     if len(ops) != v:
         raise ValueError(f"{where}: {len(ops)} ops for a {v}x{v} matrix; need one op per "
                          f"vertex (input, ..., output)")
     if v < 2:
         raise ValueError(f"{where}: {v} vertices; a cell has 2..{MAX_VERTICES} (input, up to "
                          f"{MAX_VERTICES - 2} ops, output)")
-    lower = np.argwhere(np.tril(m) != 0)
-    if len(lower):
-        i, j = (int(x) for x in lower[0])
-        raise ValueError(f"{where}: edge {i} -> {j} is on or below the diagonal; edges must go "
-                         f"from a lower to a higher vertex (upper-triangular matrix, so no "
-                         f"cycle)")
+    if lower is not None:
+        raise ValueError(f"{where}: edge {lower[0]} -> {lower[1]} is on or below the diagonal; "
+                         f"edges must go from a lower to a higher vertex (upper-triangular "
+                         f"matrix, so no cycle)")
     if ops[0] != INPUT:
         raise ValueError(f"{where}: the first op must be 'input', got {ops[0]!r}")
     if ops[-1] != OUTPUT:
         raise ValueError(f"{where}: the last op must be 'output', got {ops[-1]!r}")
     idx = []
-    for k, o in enumerate(ops[1:-1], start=1):
-        if o not in _OP_INDEX:
+    for k in range(1, v - 1):
+        o = ops[k]
+        i_o = _OP_INDEX.get(o) if isinstance(o, str) else None
+        if i_o is None:
             raise ValueError(f"{where}: unknown op {o!r} at vertex {k}; allowed: "
                              f"{', '.join(OPS)} (or {', '.join(SHORT)})")
-        idx.append(_OP_INDEX[o])
-    edges = 0
-    for i, j in np.argwhere(m != 0).tolist():
-        edges |= 1 << _bit(i, j)
+        idx.append(i_o)
     try:
         return _build(v, edges, tuple(idx))
     except _Invalid as e:
