@@ -13,20 +13,22 @@ seed-mean test values against the table's true test front), never used to choose
 
 Hypervolume: the dominated volume inside the box bounded by a reference point
 (:func:`benchbench.pareto.hypervolume`).  **Reference point** (``reference="front"``, the
-default): the true front's nadir pushed out by ``(nadir - ideal) / H`` in each objective with
-``H = |true front| - 1``, Ishibuchi, Imada, Setoguchi & Nojima's rule for two objectives
-("How to specify a reference point in hypervolume calculation for fair performance
-comparison", Evolutionary Computation 26(3), 2018: ``r = w + (w - i) / H`` for a front of
-``H + 1`` points), so the box covers the region of the front and every true-front point
-counts; points beyond it count only for the part inside.  ``reference="table"``: the worst
-value of each objective over every cell of the table (the anti-ideal point), which makes
-every cell count but leaves every ratio near 1 (the box is mostly dominated by any cell).
-The true front's hypervolume is the most any run can reach with seed-mean values (a run whose
-observed values are one training run's can exceed it slightly: the winner's curse, which a
-ratio above 1 shows).  **Hypervolume ratio**: a run's hypervolume divided by the
-hypervolume of the true front (every cell of the table, seed-mean values at the study's
-report fidelity, computed exactly), both with that reference point; 1 = the true front
-found.  The ratio does not depend on the units of the objectives.
+default): the true front's nadir pushed out by ``(nadir - ideal) / H`` in each objective,
+``H`` = the number of distinct points of the true front minus 1 (Ishibuchi, Imada,
+Setoguchi & Nojima, "How to specify a reference point in hypervolume calculation for fair
+performance comparison", Evolutionary Computation 26(3), 2018: ``r = w + (w - i) / H`` for
+a two-objective front of ``H + 1`` points), so the box covers the region of the front and
+every true-front point counts; points beyond it count only for the part inside.
+``reference="table"``: the worst value of each objective over every cell of the table (the
+anti-ideal point), which makes every cell count but leaves every ratio near 1 (the box is
+mostly dominated by any cell).  The true front's hypervolume is the most any run can reach
+with seed-mean values (a run whose observed values are one training run's can exceed it
+slightly: the winner's curse, which a ratio above 1 shows).
+
+**Hypervolume ratio**: a run's hypervolume divided by the hypervolume of the true front
+(every cell of the table, seed-mean values at the study's report fidelity, computed
+exactly), both with that reference point; 1 = the true front found.  The ratio does not
+depend on the units of the objectives.
 
 Attainment (Fonseca & Fleming 1996; López-Ibáñez, Paquete & Stützle 2010, "Exploratory
 analysis of stochastic local search algorithms in biobjective optimization"): the
@@ -230,7 +232,7 @@ def true_front(bench: Any, dataset: str, objectives: Sequence[str], maximize: Se
         ref = F[ok].max(axis=0)
     else:
         nadir, ideal = F[nd].max(axis=0), F[nd].min(axis=0)
-        h = max(1, int(nd.sum()) - 1)
+        h = max(1, len(np.unique(F[nd], axis=0)) - 1)  # distinct points of the front
         ref = nadir + np.where(nadir > ideal, (nadir - ideal) / h, 1e-9 * (1 + abs(nadir)))
     order = np.argsort(F[nd, 0], kind="stable")
     pts = vals[nd][order]
