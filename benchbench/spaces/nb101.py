@@ -58,12 +58,14 @@ Size and enumeration
 --------------------
 The space has 423,624 distinct cells (NB101 paper).  It is **not** an
 :class:`~benchbench.spaces.EnumerableSpace` here: listing every cell needs every cell's spec,
-i.e. enumerating all 7-vertex graphs (2^21 matrices x 3^5 op labellings, about 5 x 10^8
-specs to prune and hash) or the official data file.  At the measured hash speed of this module
-(``benchmarks/bench_nb101.py``: about 10-20 thousand specs per second per core) that is about
-7-14 core-hours of hashing, and the in-memory list (423,624 records plus the hash dict)
-about 150-250 MB.  A table imported from the official data lists its own cells; a
-:class:`~benchbench.spaces.RestrictedSpace` over a table's rows gives search on exactly those.
+i.e. enumerating all 7-vertex graphs (2^21 upper-triangular matrices x 3^5 op labellings,
+about 5.1 x 10^8 specs, to prune and hash) or the official data file.  Measured
+(``benchmarks/bench_nb101.py``, one core of a loaded 2-core machine): this module prunes,
+hashes and canonicalises about 9,000 specs per second (the official code path: about
+4,600), so enumerating costs about 16 core-hours; the in-memory list would be about 400 bytes
+per cell (record + the hash dict), about 170 MB for all 423,624.  A table imported from the
+official data lists its own cells; a :class:`~benchbench.spaces.RestrictedSpace` over a
+table's rows gives search on exactly those.
 
 Sampling, mutation and neighbours
 ---------------------------------
