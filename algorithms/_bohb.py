@@ -12,7 +12,7 @@ from algorithms._multifidelity import _BracketSchedule
 from benchbench.optimizer import check_param
 from benchbench.trial import TrialInfo, TrialValue
 
-__all__ = ["BOHB", "CategoricalKDE", "fit_kde_pair", "normal_reference_bandwidth"]
+__all__ = ["BOHB", "CategoricalKDE", "fit_kde_pair", "normal_reference_bandwidth", "propose"]
 
 _TINY = 1e-32  # HpBandSter's floor of l(x) and g(x) in g(x) / l(x)
 
@@ -128,6 +128,34 @@ def fit_kde_pair(codes: np.ndarray, losses: np.ndarray, *, top_n_percent: int,
         return None
     return (CategoricalKDE(good, np.clip(normal_reference_bandwidth(good), min_bandwidth, None)),
             CategoricalKDE(bad, np.clip(normal_reference_bandwidth(bad), min_bandwidth, None)))
+
+
+def propose(good: CategoricalKDE, bad: CategoricalKDE, rng: np.random.Generator,
+            sizes: np.ndarray, *, num_samples: int, min_bandwidth: float
+            ) -> tuple[np.ndarray, int]:
+    """HpBandSter's model-based pick (``BOHB.get_config``): ``num_samples`` candidates, each
+    a uniformly chosen row of ``good``'s data whose variable ``j`` is kept with probability
+    ``1 - max(bw_j, min_bandwidth)``, else redrawn uniformly over ``sizes[j]`` choices; the
+    pick minimises ``max(1e-32, g(x)) / max(l(x), 1e-32)`` (first of ties), except that the
+    first candidate whose ratio is not finite while ``l(x)`` is, is taken at once (the
+    reference's loop breaks there).  Returns (candidates ``(num_samples, d)``, index of the
+    pick, ``-1`` if none is usable)."""
+    m, d = num_samples, len(sizes)
+    rows = good.data[rng.integers(0, good.data.shape[0], size=m)]
+    keep = rng.random((m, d)) < (1.0 - np.maximum(good.bw, min_bandwidth))
+    redraw = rng.integers(0, sizes, size=(m, d))
+    cand = np.where(keep, rows, redraw)
+    lx = good.pdf(cand)
+    gx = bad.pdf(cand)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        val = np.maximum(_TINY, gx) / np.maximum(lx, _TINY)
+    odd = np.flatnonzero(~np.isfinite(val) & np.isfinite(lx))
+    ok = val < np.inf  # NaN and +inf never win (``val < best`` is False)
+    if odd.size:
+        return cand, int(odd[0])
+    if np.any(ok):
+        return cand, int(np.argmin(np.where(ok, val, np.inf)))
+    return cand, -1
 
 
 class BOHB(_BracketSchedule):
@@ -266,25 +294,8 @@ class BOHB(_BracketSchedule):
         if not self._models or rng.random() < self.random_fraction:
             return self.space.sample(rng)
         good, bad = self._models[max(self._models)]
-        m, d = self.num_samples, len(self._sizes)
-        rows = good.data[rng.integers(0, good.data.shape[0], size=m)]
-        keep = rng.random((m, d)) < (1.0 - np.maximum(good.bw, self.min_bandwidth))
-        redraw = rng.integers(0, self._sizes, size=(m, d))
-        cand = np.where(keep, rows, redraw)
-        lx = good.pdf(cand)
-        gx = bad.pdf(cand)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            val = np.maximum(_TINY, gx) / np.maximum(lx, _TINY)
-        # the reference loops over the candidates in order: the first whose ratio is not
-        # finite while l(x) is, is taken at once; else the smallest ratio (first of ties)
-        odd = np.flatnonzero(~np.isfinite(val) & np.isfinite(lx))
-        ok = val < np.inf  # NaN and +inf never win (``val < best`` is False)
-        if odd.size:
-            pick = int(odd[0])
-        elif np.any(ok):
-            pick = int(np.argmin(np.where(ok, val, np.inf)))
-        else:
-            pick = -1
+        cand, pick = propose(good, bad, rng, self._sizes, num_samples=self.num_samples,
+                             min_bandwidth=self.min_bandwidth)
         if pick < 0:
             return self.space.sample(rng)
         try:

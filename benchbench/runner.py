@@ -64,12 +64,14 @@ from benchbench._run import (
     execute_run,
     execute_run_full,
     now,
+    optimizer_rng,
     parse_constraint,
+    run_epochs,
     versions,
 )
 from benchbench.api import Benchmark, BenchmarkError, MissingDataError, unknown
 from benchbench.executors import LOST, Executor, WorkerError, get_executor
-from benchbench.optimizer import make_optimizer
+from benchbench.optimizer import Optimizer, make_optimizer
 from benchbench.store import StoreError, StudyStore, check_label, check_seed
 
 __all__ = ["MAX_RUNS", "SEARCH_PROTOCOLS", "RunConfig", "SearchSettings", "StudyInterrupted",
@@ -349,6 +351,10 @@ def plan_study(bench: Benchmark, *, dataset: str, algorithms: Mapping[str, Mappi
         name = spec.pop("algorithm", label)
         opt = make_optimizer(name, **spec)  # fail before any run starts
         opt.check_space(bench.space)
+        if isinstance(opt, Optimizer) and opt.capabilities.multi_fidelity:
+            # budgets against the recorded epochs, before any run starts
+            opt.configure_fidelity(run_epochs(bench, dataset, objective, fid))
+            opt.setup(bench.space, optimizer_rng(0, dataset))
         for s in seeds:
             configs.append(RunConfig(
                 benchmark=bench.name, data_sha256=sha, dataset=dataset, label=label,
