@@ -69,9 +69,11 @@ Deviations from the reference scripts (also in README's "Protocols and deviation
 * the relaxed forward skips the ``none`` op's ``w * 0`` term (same value and gradients);
 * DARTS-V2 restores the weights by copy after the finite-difference perturbation (the
   script adds and subtracts ``R v``, leaving rounding residue);
-* RSPS selects after *every* epoch (its cost is part of each epoch's measured seconds) and
-  scores each candidate cell itself: ``RANDOM-NAS.py``'s ``valid_func`` re-samples a random
-  cell for every batch, so its "accuracy of the selected cell" belongs to other cells;
+* RSPS selects after every ``select_every`` epochs (default 1: every epoch, so that its
+  anytime curve exists; ``select_every=epochs`` selects once at the end, as the script) and
+  its cost is part of the step's measured seconds; it scores each candidate cell itself:
+  ``RANDOM-NAS.py``'s ``valid_func`` re-samples a random cell for every batch, so its
+  "accuracy of the selected cell" belongs to other cells;
   ``select_images`` caps the images per candidate (default all of the architecture half);
 * the per-epoch validation pass of the scripts (``valid_func``, reporting only) is not run:
   the supernet's valid numbers are the running averages of the epoch's architecture steps
@@ -97,7 +99,8 @@ PARAM_FREE_OPS: tuple[str, ...] = ("none", "skip_connect", "avg_pool_3x3")
 #: The keys of each step's ``info`` (``diagnostics.jsonl``), with units and splits.
 DIAGNOSTIC_KEYS: dict[str, str] = {
     "epoch": "search epochs done (1-based)",
-    "search_s": "measured seconds of this epoch's search (training, selection); no diagnostics",
+    "search_s": "measured seconds of the search since the previous step (training, selection;"
+                " not the diagnostics)",
     "search_s_total": "measured search seconds so far",
     "lr": "weight learning rate of the epoch",
     "tau": "GDAS' Gumbel-softmax temperature of the epoch (GDAS only)",
@@ -192,22 +195,32 @@ class _SupernetSearch(OneShotSearch):
         seed = int(self.rng.integers(2**62))
         eng = SearchEngine(self.method, p, seed, self.search_dataset())
         total = 0.0
-        for _ in range(p["epochs"]):
+        secs = 0.0
+        for e in range(p["epochs"]):
             with eng.determinism():
                 sync = eng.device.type == "cuda"
                 t0 = time.perf_counter()
                 stats = eng.epoch()
-                ops, extra = self._discretise(eng)
+                step = self._step_after(e)
+                if step:
+                    ops, extra = self._discretise(eng)
                 if sync:
                     import torch
 
                     torch.cuda.synchronize(eng.device)
-                secs = time.perf_counter() - t0
+                secs += time.perf_counter() - t0
+                if not step:
+                    continue
                 eig = eng.hessian_eigenvalue()
                 alpha = eng.alpha.detach().softmax(-1).cpu().double().numpy()
             total += secs
             yield OneShotStep(self.space.parse(self._arch(ops)), secs,
                               self._info(eng, stats, extra, ops, alpha, eig, secs, total))
+            secs = 0.0
+
+    def _step_after(self, epoch: int) -> bool:
+        """Whether a step (a discretised cell) follows the 0-based search ``epoch``."""
+        return True
 
     @staticmethod
     def _arch(ops: tuple[int, ...]) -> Any:
@@ -335,16 +348,19 @@ class RSPS(_SupernetSearch):
     """Random search with parameter sharing (Li & Talwalkar 2019) as NB201's
     ``RANDOM-NAS.py``; see :mod:`algorithms._oneshot`.
 
-    Every weight step trains one uniformly random cell of the supernet; after every epoch
-    the step's cell is the best of ``select_num`` random cells by accuracy on the
-    architecture half (eval mode).  No architecture weights (the diagnostics' ``alpha`` /
-    ``entropy`` / ``hessian_eig`` are ``None``).  Arguments as :class:`DARTSV1` without the
+    Every weight step trains one uniformly random cell of the supernet; after every
+    ``select_every`` epochs (and after the last) the step's cell is the best of
+    ``select_num`` random cells by accuracy on the architecture half (eval mode).
+    No architecture weights (the diagnostics' ``alpha`` / ``entropy`` / ``hessian_eig``
+    are ``None``).  Arguments as :class:`DARTSV1` without the
     architecture optimizer (``epochs`` default 250, ``RANDOM.config``), plus:
 
     Args:
         select_num: random cells scored at each selection (``RANDOM-NAS.sh``: 100).
         select_images: images of the architecture half each candidate is scored on
             (``None``: all of them).
+        select_every: epochs between selections (1: a step after every epoch; ``epochs``:
+            one selection at the end, as ``RANDOM-NAS.py`` does).
     """
 
     name: ClassVar[str] = "rsps"
@@ -354,7 +370,8 @@ class RSPS(_SupernetSearch):
                  lr_min: float = 0.001, momentum: float = 0.9, nesterov: bool = True,
                  weight_decay: float = 5e-4, grad_clip: float | None = 5.0,
                  select_num: int = 100, select_images: int | None = None,
-                 channels: int | None = None, cells_per_stage: int | None = None,
+                 select_every: int = 1, channels: int | None = None,
+                 cells_per_stage: int | None = None,
                  track_running_stats: bool = True, max_batches: int | None = None,
                  dataset: str | None = None, data_dir: str | None = None,
                  device: str = "cpu", threads: int | None = 1, hessian_iters: int = 20,
@@ -365,6 +382,11 @@ class RSPS(_SupernetSearch):
         check_param("select_num", p["select_num"], kind=int, low=1)
         if p["select_images"] is not None:
             check_param("select_images", p["select_images"], kind=int, low=1)
+        check_param("select_every", p["select_every"], kind=int, low=1)
+
+    def _step_after(self, epoch: int) -> bool:
+        p = self.get_params()
+        return (epoch + 1) % p["select_every"] == 0 or epoch + 1 == p["epochs"]
 
     def _discretise(self, eng: Any) -> tuple[tuple[int, ...], dict[str, float]]:
         p = self.get_params()

@@ -217,18 +217,20 @@ class SearchEngine:
         opts: the searcher's hyper-parameters (``get_params()``).
         seed: the root seed of every generator of the search.
         dataset: the run's dataset (see :func:`load_search_data`).
+        data: the halves to use instead (timing benchmarks with synthetic images).
     """
 
-    def __init__(self, method: str, opts: Mapping[str, Any], seed: int, dataset: str) -> None:
+    def __init__(self, method: str, opts: Mapping[str, Any], seed: int, dataset: str, *,
+                 data: SearchData | None = None) -> None:
         self.method, self.o, self.seed = method, dict(opts), int(seed)
         dev = str(self.o["device"])
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {dev!r} asked for, but torch sees no CUDA device; "
                              f"use device='cpu'")
         self.device = torch.device(dev)
-        self.sd = load_search_data(dataset, self.o["data_dir"])
-        data = self.sd.data
-        digits = data.name == "digits"
+        self.sd = data if data is not None else load_search_data(dataset, self.o["data_dir"])
+        images = self.sd.data
+        digits = images.name == "digits"
         c = self.o["channels"] if self.o["channels"] is not None else (4 if digits else 16)
         n = (self.o["cells_per_stage"] if self.o["cells_per_stage"] is not None
              else (1 if digits else 5))
@@ -241,7 +243,7 @@ class SearchEngine:
         self.g_arch, self.g_hess = gen("arch-sample"), gen("hessian")
         with self.determinism():
             self.net: NB201SuperNet = build_supernet(
-                num_classes=data.num_classes, channels=self.channels,
+                num_classes=images.num_classes, channels=self.channels,
                 cells_per_stage=self.cells_per_stage,
                 track_running_stats=bool(self.o["track_running_stats"]),
                 generator=gen("init"), device=self.device)

@@ -392,3 +392,9 @@ def test_collapse_is_named_on_an_all_skip_final_cell() -> None:
     assert "grew at least 1.33x" in t
     t = collapse_text("gdas", [run(0, 2, [1.0] * 10)])
     assert t.startswith("gdas (1 runs, 10 epochs): no collapse")
+
+
+def test_rsps_select_every_steps_only_after_selections() -> None:
+    steps = _steps("rsps", 0, epochs=3, select_every=2, select_num=2, max_batches=1)
+    assert [s.info["epoch"] for s in steps] == [2, 3]
+    assert steps[-1].info["search_s_total"] == pytest.approx(sum(s.cost_s for s in steps))
