@@ -19,7 +19,6 @@ import numpy as np
 from algorithms._common import UniformStream
 from algorithms._evolution import MUTATIONS
 from benchbench.optimizer import Optimizer, check_param
-from benchbench.pareto import crowding_distance, pareto_ranks
 from benchbench.trial import TrialInfo, TrialValue
 
 __all__ = ["ParEGORE", "ParetoRE"]
@@ -50,7 +49,9 @@ class _MOEvolution(Optimizer):
 
     def _setup(self) -> None:
         self._archs: deque[Any] = deque()
-        self._F: deque[np.ndarray] = deque()     # minimised objective vectors (NaN kept)
+        # minimised objective vectors (NaN kept), as tuples: the populations are small, so
+        # the ranking below is plain Python (numpy's per-call overhead dominates at n = 10)
+        self._F: deque[tuple[float, ...]] = deque()
         self._feasible: deque[bool] = deque()
         self._names: tuple[str, ...] | None = None
         self._uniform = UniformStream(self.rng)
@@ -73,13 +74,13 @@ class _MOEvolution(Optimizer):
             self._names = names
         return self._names
 
-    def vector(self, value: TrialValue) -> np.ndarray:
-        """``(1 + m,)`` the told objective and metrics, each turned to be minimised."""
+    def vector(self, value: TrialValue) -> tuple[float, ...]:
+        """``(1 + m)`` the told objective and metrics, each turned to be minimised."""
         names = self.objective_names(value)
         obj = -value.objective if value.maximize else value.objective
         rest = [-float(value.metrics[n]) if value.directions.get(n, False)
                 else float(value.metrics[n]) for n in names]
-        return np.array([obj, *rest], dtype=np.float64)
+        return (float(obj), *rest)
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> TrialInfo:
@@ -119,24 +120,71 @@ class _MOEvolution(Optimizer):
     @property
     def population(self) -> tuple[tuple[Any, np.ndarray, bool], ...]:
         """The population, oldest first: ``(arch, minimised objective vector, feasible)``."""
-        return tuple(zip(self._archs, (f.copy() for f in self._F), self._feasible))
+        return tuple(zip(self._archs, (np.array(f) for f in self._F), self._feasible))
 
 
-def _constrained_ranks(F: np.ndarray, feasible: np.ndarray) -> np.ndarray:
-    """Non-domination ranks under Deb's constrained domination (Deb et al. 2002, Sec. V):
-    every feasible member ranks before every infeasible one; the infeasible ones are sorted
-    among themselves by objectives (the violation is not told: a named deviation from
-    comparing them by violation).  NaN rows: -1."""
-    ranks = np.full(F.shape[0], -1, dtype=np.int64)
-    feas = np.flatnonzero(feasible)
-    inf = np.flatnonzero(~feasible)
-    rf = pareto_ranks(F[feas]) if feas.size else np.empty(0, np.int64)
-    ranks[feas] = rf
-    if inf.size:
-        ri = pareto_ranks(F[inf])
-        ranks[inf] = np.where(ri < 0, -1, ri + (rf.max() + 1 if rf.size and rf.max() >= 0
-                                                else 0))
+def _constrained_ranks(F: Sequence[tuple[float, ...]], feasible: Sequence[bool]) -> list[int]:
+    """Non-domination ranks (0 = first front) under Deb's constrained domination (Deb et al.
+    2002, Sec. V): a feasible member dominates every infeasible one; two of the same
+    feasibility compare by Pareto dominance (two infeasible ones are not compared by their
+    violation, which the runner does not tell: a named deviation).  NSGA-II's fast
+    non-dominated sort (Sec. III-A); NaN rows: -1."""
+    n = len(F)
+    ok = [not any(math.isnan(x) for x in f) for f in F]
+    idx = [i for i in range(n) if ok[i]]
+
+    def dom(i: int, j: int) -> bool:
+        if feasible[i] != feasible[j]:
+            return bool(feasible[i])
+        better = False
+        for x, y in zip(F[i], F[j]):
+            if x > y:
+                return False
+            if x < y:
+                better = True
+        return better
+
+    beats: dict[int, list[int]] = {i: [] for i in idx}
+    count = dict.fromkeys(idx, 0)
+    for a, i in enumerate(idx):
+        for j in idx[a + 1:]:
+            if dom(i, j):
+                beats[i].append(j)
+                count[j] += 1
+            elif dom(j, i):
+                beats[j].append(i)
+                count[i] += 1
+    ranks = [-1] * n
+    front = [i for i in idx if count[i] == 0]
+    r = 0
+    while front:
+        nxt = []
+        for i in front:
+            ranks[i] = r
+            for j in beats[i]:
+                count[j] -= 1
+                if count[j] == 0:
+                    nxt.append(j)
+        front = sorted(nxt)
+        r += 1
     return ranks
+
+
+def _crowding(F: Sequence[tuple[float, ...]], members: list[int]) -> dict[int, float]:
+    """NSGA-II crowding distance of ``members`` (one front; Deb et al. 2002, Sec. III-B;
+    :func:`benchbench.pareto.crowding_distance` in plain Python, same tie-break)."""
+    if len(members) <= 2:
+        return dict.fromkeys(members, math.inf)
+    d = dict.fromkeys(members, 0.0)
+    for j in range(len(F[members[0]])):
+        order = sorted(members, key=lambda i: F[i][j])  # stable: position order among ties
+        lo, hi = F[order[0]][j], F[order[-1]][j]
+        d[order[0]] = d[order[-1]] = math.inf
+        span = hi - lo
+        if span > 0:
+            for t in range(1, len(order) - 1):
+                d[order[t]] += (F[order[t + 1]][j] - F[order[t - 1]][j]) / span
+    return d
 
 
 class ParetoRE(_MOEvolution):
@@ -181,14 +229,18 @@ class ParetoRE(_MOEvolution):
 
     name: ClassVar[str] = "mo-re"
 
-    def _rank_crowd(self) -> tuple[np.ndarray, np.ndarray]:
+    def _rank_crowd(self) -> tuple[list[int], list[float]]:
         if self._dirty:
-            F = np.stack(list(self._F))
-            ranks = _constrained_ranks(F, np.fromiter(self._feasible, bool, len(self._F)))
-            crowd = np.zeros(len(ranks))
-            for r in np.unique(ranks[ranks >= 0]):
-                members = np.flatnonzero(ranks == r)
-                crowd[members] = crowding_distance(F[members])
+            F = list(self._F)
+            ranks = _constrained_ranks(F, list(self._feasible))
+            crowd = [0.0] * len(ranks)
+            fronts: dict[int, list[int]] = {}
+            for i, r in enumerate(ranks):
+                if r >= 0:
+                    fronts.setdefault(r, []).append(i)
+            for members in fronts.values():
+                for i, c in _crowding(F, members).items():
+                    crowd[i] = c
             self._ranks, self._crowd = ranks, crowd
             self._dirty = False
         return self._ranks, self._crowd
@@ -253,16 +305,16 @@ class ParEGORE(_MOEvolution):
 
     def _setup(self) -> None:
         super()._setup()
-        self._lo: np.ndarray | None = None
-        self._hi: np.ndarray | None = None
-        self._weights: np.ndarray | None = None
+        self._lo: list[float] | None = None
+        self._hi: list[float] | None = None
+        self._weights: list[tuple[float, ...]] | None = None
 
     def tell(self, trial: TrialInfo, value: TrialValue) -> None:
         super().tell(trial, value)
         f = self._F[-1]
-        if not np.isnan(f).any():
-            self._lo = f.copy() if self._lo is None else np.minimum(self._lo, f)
-            self._hi = f.copy() if self._hi is None else np.maximum(self._hi, f)
+        if not any(math.isnan(x) for x in f):
+            self._lo = list(f) if self._lo is None else [min(a, b) for a, b in zip(self._lo, f)]
+            self._hi = list(f) if self._hi is None else [max(a, b) for a, b in zip(self._hi, f)]
 
     def weight_vectors(self, k: int) -> np.ndarray:
         """``(C(s + k - 1, k - 1), k)``: ParEGO's weight vectors for ``k`` objectives."""
@@ -280,21 +332,22 @@ class ParEGORE(_MOEvolution):
         return np.asarray(out, dtype=np.float64) / s
 
     def _select(self, picks: list[int]) -> int | None:
-        F = np.stack([self._F[i] for i in picks])
-        if self._weights is None or self._weights.shape[1] != F.shape[1]:
-            self._weights = self.weight_vectors(F.shape[1])
+        k = len(self._F[picks[0]])
+        if self._weights is None or len(self._weights[0]) != k:
+            self._weights = [tuple(w) for w in self.weight_vectors(k).tolist()]
         lam = self._weights[self._uniform.below(len(self._weights))]
-        lo = self._lo if self._lo is not None else np.zeros(F.shape[1])
-        hi = self._hi if self._hi is not None else np.ones(F.shape[1])
-        span = np.where(hi > lo, hi - lo, 1.0)
-        G = (F - lo) / span * lam
-        scal = G.max(axis=1) + self.rho * G.sum(axis=1)
+        lo = self._lo if self._lo is not None else [0.0] * k
+        hi = self._hi if self._hi is not None else [1.0] * k
+        span = [h - low if h > low else 1.0 for low, h in zip(lo, hi)]
         best: int | None = None
         best_key = (-1, -math.inf)
-        for j, i in enumerate(picks):
-            if math.isnan(scal[j]):
+        for i in picks:
+            f = self._F[i]
+            g = [w * (x - low) / s for w, x, low, s in zip(lam, f, lo, span)]
+            scal = max(g) + self.rho * sum(g)
+            if math.isnan(scal):
                 continue
-            key = (1 if self._feasible[i] else 0, -float(scal[j]))
+            key = (1 if self._feasible[i] else 0, -scal)
             if best is None or key > best_key:
                 best, best_key = i, key
         return best

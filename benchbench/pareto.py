@@ -11,10 +11,11 @@ non-dominated (and share a rank).  Rows holding a NaN take part in nothing: they
 non-dominated, get rank ``-1`` and add no hypervolume.
 
 When the optional ``moocore`` package is installed (``pip install 'benchbench[pareto]'``),
-:func:`hypervolume` with three or more objectives uses its exact WFG / HV3D+ code (Fonseca,
-López-Ibáñez et al.); two objectives are computed here exactly (a sort and a sweep, which is
-faster than a library call for the sizes of NAS fronts; ``benchmarks/bench_multiobjective.py``
-prints both side by side), and so is everything else.  The numpy fallback for ``k >= 3`` is
+:func:`hypervolume` with three or more objectives uses its exact code (Fonseca, López-Ibáñez
+et al.) and :func:`nondominated_mask` hands it large sets, where it is faster
+(``benchmarks/bench_multiobjective.py`` prints both side by side); the hypervolume after every
+evaluation of a run (:func:`hypervolume_2d_curve`, incremental) and everything else is
+computed here.  The numpy fallback for ``k >= 3`` is
 the exact "hypervolume by slicing objectives" recursion (While et al., IEEE TEC 10(1), 2006),
 fine for the fronts of a NAS run (tens of points).
 """
@@ -47,10 +48,18 @@ def _check(F: np.ndarray) -> np.ndarray:
     return F
 
 
-def nondominated_mask(F: np.ndarray) -> np.ndarray:
+#: From these sizes on, :func:`nondominated_mask` hands the work to moocore when installed
+#: (measured in ``benchmarks/bench_multiobjective.py``: below them numpy is as fast).
+_MOOCORE_FROM = {2: 2000, 3: 64}
+
+
+def nondominated_mask(F: np.ndarray, *, backend: str = "auto") -> np.ndarray:
     """``(n,)`` bool: the rows of ``F`` (minimised) that no other row dominates (NaN rows:
-    False)."""
+    False).  ``backend``: ``"auto"`` (moocore's ``is_nondominated(keep_weakly=True)`` for
+    large sets when installed, else numpy), ``"numpy"`` or ``"moocore"``."""
     F = _check(F)
+    if backend not in ("auto", "numpy", "moocore"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'moocore', got {backend!r}")
     n, k = F.shape
     ok = ~np.isnan(F).any(axis=1)
     out = np.zeros(n, dtype=bool)
@@ -58,6 +67,17 @@ def nondominated_mask(F: np.ndarray) -> np.ndarray:
     if idx.size == 0:
         return out
     G = F[idx]
+    if k >= 2 and (backend == "moocore" or (
+            backend == "auto" and idx.size >= _MOOCORE_FROM.get(k, 64))):
+        try:
+            import moocore
+        except ImportError:
+            if backend == "moocore":
+                raise ImportError("backend='moocore' needs the moocore package: "
+                                  "pip install 'benchbench[pareto]'") from None
+        else:
+            out[idx] = np.asarray(moocore.is_nondominated(G, keep_weakly=True), dtype=bool)
+            return out
     if k == 1:
         out[idx[G[:, 0] == G[:, 0].min()]] = True
         return out
