@@ -403,3 +403,45 @@ def test_network_forward_and_trains_tiny() -> None:
     e = b.query("conv3x3,maxpool3x3|0-1,0-3,1-2,2-3", dataset="digits", data_seed=0)
     assert e.arch_id == SP.arch_id(SP.parse("conv3x3,maxpool3x3|0-1,0-3,1-2,2-3"))
     assert 0 <= e.values["valid_acc"] <= 100 and e.cost_s > 0
+
+
+# ----------------------------------------------------------------------------- proxies
+def test_proxies_on_a_few_cells(naslib: dict[str, Any], naslib_table: Path,
+                                tmp_path: Path) -> None:
+    """All 12 proxies score real NB101 cells (a small network); ``params`` equals the network's
+    count; correlate's targets come from the partial table."""
+    torch = pytest.importorskip("torch")
+    from algorithms.proxies import PROXIES, ScoreConfig, score_cells
+    from benchbench.nn import build_nb101, count_params
+    from results.correlation import targets_from_benchmark
+    from tabular_data import TabularBenchmark
+
+    keys = list(naslib)[:2]
+    cfg = ScoreConfig(space="nb101", benchmark=str(naslib_table), dataset="cifar10",
+                      batch_size=16, builder_options={"stem_channels": 8, "stacks": 2,
+                                                      "modules_per_stack": 1})
+    df = score_cells(keys, tmp_path / "zc", config=cfg, proxies=PROXIES, workers=1)
+    assert set(df["proxy"]) == set(PROXIES) and (df["error"].fillna("") == "").all()
+    assert np.isfinite(df["value"].to_numpy(dtype=float)).all()
+    with torch.device("meta"):
+        net = build_nb101(SP.parse(keys[0]), stem_channels=8, stacks=2, modules_per_stack=1)
+    got = df[(df["proxy"] == "params") & (df["arch_id"] == SP.arch_id(SP.parse(keys[0])))]
+    assert float(got["value"].iloc[0]) == pytest.approx(count_params(net) / 1e6)
+    with TabularBenchmark(naslib_table) as b:
+        y = targets_from_benchmark(b, list(df["arch_id"].unique()), dataset="cifar10",
+                                   metric="valid_acc")
+    assert np.isfinite(y).all()
+
+
+@pytest.mark.slow
+def test_proxy_workers_get_the_spec(naslib: dict[str, Any], tmp_path: Path) -> None:
+    """A fresh (spawned) worker cannot invert a module hash: the spec travels with the task."""
+    pytest.importorskip("torch")
+    from algorithms.proxies import ScoreConfig, score_cells
+
+    cfg = ScoreConfig(space="nb101", benchmark="nb101-naslib", dataset="cifar10", batch_size=8,
+                      builder_options={"stem_channels": 8, "stacks": 1,
+                                       "modules_per_stack": 1})
+    df = score_cells(list(naslib)[:2], tmp_path / "zc", config=cfg, proxies=["params"],
+                     workers=2)
+    assert len(df) == 2 and np.isfinite(df["value"].to_numpy(dtype=float)).all()

@@ -133,11 +133,13 @@ _BATCHES: dict[Any, Any] = {}  # per-process cache of the current batch (not an 
 
 
 def _score_task(config: dict[str, Any], arch_id: str, seed: int,
-                proxies: list[str]) -> list[dict[str, Any]]:
-    """Score one (cell, seed): a row per proxy.  Runs in a worker process."""
+                proxies: list[str], spec: str | None = None) -> list[dict[str, Any]]:
+    """Score one (cell, seed): a row per proxy.  Runs in a worker process.  ``spec``: the
+    cell as ``space.format`` writes it, for spaces whose ids cannot be parsed back in a fresh
+    process (NB101 module hashes)."""
     cfg = ScoreConfig(**config)
     space = get_space(cfg.space)
-    arch = space.parse(arch_id)
+    arch = space.parse(arch_id if spec is None else spec)
     t0, c0 = time.perf_counter(), time.process_time()
     batch = cfg.batch(seed)
     builder = cfg.builder()
@@ -262,7 +264,9 @@ def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfi
     names = list(dict.fromkeys(canonical_proxy(p) for p in proxies))
     seeds = [int(s) for s in seeds]
     space = get_space(config.space)
-    ids = list(dict.fromkeys(space.arch_id(space.parse(c)) for c in cells))
+    parsed = [space.parse(c) for c in cells]
+    specs = {space.arch_id(a): space.format(a) for a in parsed}
+    ids = list(specs)
     config.batch(seeds[0] if seeds else 0)  # fail early on a missing dataset
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -302,7 +306,7 @@ def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfi
     with csv_path.open("a", newline="") as f:
         if workers == 1:
             for a, s, todo in tasks:
-                _write_rows(f, _score_task(cfg, a, s, todo), fields)
+                _write_rows(f, _score_task(cfg, a, s, todo, specs[a]), fields)
                 if bar is not None:
                     bar.update()
         else:
@@ -311,7 +315,8 @@ def score_cells(cells: Iterable[Any], out_dir: str | Path, *, config: ScoreConfi
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                      initializer=_init_worker,
                                      initargs=(os.getpid(),)) as ex:
-                futures = [ex.submit(_score_task, cfg, a, s, todo) for a, s, todo in tasks]
+                futures = [ex.submit(_score_task, cfg, a, s, todo, specs[a])
+                           for a, s, todo in tasks]
                 for fut in as_completed(futures):
                     _write_rows(f, fut.result(), fields)
                     if bar is not None:

@@ -194,11 +194,15 @@ class NB101Network(nn.Module):
                 layers.append(NB101Module(matrix, ops, c_in, c))
                 c_in = c
         self.layers = nn.Sequential(*layers)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, num_classes)
 
+    def features(self, x: Any) -> Any:
+        """The feature map before global pooling, ``(B, C_last, H', W')``."""
+        return self.layers(self.stem(x))
+
     def forward(self, x: Any) -> Any:
-        h = self.layers(self.stem(x))
-        return self.classifier(h.mean(dim=(2, 3)))
+        return self.classifier(torch.flatten(self.global_pooling(self.features(x)), 1))
 
 
 def build_nb101(arch: Any, *, num_classes: int = 10, stem_channels: int = 128, stacks: int = 3,
