@@ -2,7 +2,8 @@
 the table builder, validation by retraining, and the data root.
 
 Modules: ``_format`` (the table format and its writer), ``_benchmark`` (TabularBenchmark),
-``_import_nb201`` (importers of the official NB201 / NATS-Bench files), ``_builder`` (train a
+``_import_nb201`` (importers of the official NB201 / NATS-Bench files), ``_import_nb101``
+(the official NB101 .tfrecord without TensorFlow, NASLib's NB101 sample), ``_builder`` (train a
 space and assemble a table), ``_validation`` (retrain cells and compare with a table),
 ``_cells`` (cell lists from files and from study runs), ``_root`` (where tables live) and
 ``_backend`` (the registry's ``"table"`` backend).
@@ -28,6 +29,7 @@ from tabular_data._builder import (
 )
 from tabular_data._cells import incumbents_from_runs, read_cells
 from tabular_data._format import FORMAT_VERSION, DatasetSpec, TableWriter
+from tabular_data._import_nb101 import import_nb101_naslib, import_nb101_tfrecord
 from tabular_data._import_nb201 import detect_nb201_source, import_nb201, nb201_metrics
 from tabular_data._root import EMBEDDED, data_root, list_tables, resolve_table, table_path
 from tabular_data._validation import CellCheck, ValidationReport, pooled_seed_std, validate_table
@@ -46,6 +48,8 @@ __all__ = [
     "build_table",
     "data_root",
     "detect_nb201_source",
+    "import_nb101_naslib",
+    "import_nb101_tfrecord",
     "import_nb201",
     "incumbents_from_runs",
     "list_tables",
