@@ -44,6 +44,14 @@ from results._pareto import (
     true_front,
 )
 from results._report import PartialResultsWarning, build_report, write_summary
+from results._simtime import (
+    SimTimeCurve,
+    plot_simtime,
+    regret_vs_simtime,
+    sim_workers,
+    sim_workers_text,
+    time_to_regret,
+)
 from results._stats import (
     Summary,
     TestResult,
@@ -96,6 +104,12 @@ __all__ = [
     "Completeness",
     "Curves",
     "PartialResultsWarning",
+    "SimTimeCurve",
+    "plot_simtime",
+    "regret_vs_simtime",
+    "sim_workers",
+    "sim_workers_text",
+    "time_to_regret",
     "RankResult",
     "Skipped",
     "Study",

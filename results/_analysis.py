@@ -635,7 +635,10 @@ def compute_table(studies: Sequence[Study]) -> Table:
         n = sum(r.n for r in s.runs.values())
         planned = s.completeness.planned
         evals = int(sum(int(r.n_evals.sum()) for r in s.runs.values()))
-        sim = float(sum(np.nansum(r.final_sim_time_s) for r in s.runs.values()))
+        # with K simulated workers the final clock is the cluster's wall clock: K workers held
+        k = s.spec.get("search", {}).get("sim_workers", 1) if isinstance(
+            s.spec.get("search"), dict) else 1
+        sim = float(k) * float(sum(np.nansum(r.final_sim_time_s) for r in s.runs.values()))
         wall = float(sum(np.nansum(r.wall_s) for r in s.runs.values()))
         ratio = sim / wall if wall > 0 else math.nan
         rows.append([s.label, str(n), "–" if planned is None else str(planned),
@@ -648,7 +651,9 @@ def compute_table(studies: Sequence[Study]) -> Table:
                      "speedup": ratio})
     return Table("Compute accounting", cols, rows, data=pd.DataFrame(recs),
                  note="Simulated GPU-hours: sum over the used runs of the benchmark's recorded "
-                      "training time of every evaluation (the runs' final simulated clocks). "
+                      "training time of every evaluation (the runs' final simulated clocks; "
+                      "with K simulated parallel workers, K times the simulated wall clock: "
+                      "the workers held, idle time included). "
                       "Run wall time: sum of the runs' real durations; elapsed: first start to "
                       "last finish.")
 

@@ -36,6 +36,7 @@ from results._analysis import (
     transfer_table,
     within_study_ranks,
 )
+from results._simtime import sim_workers
 from results._stats import bootstrap_mean_ci
 from results._store import Study, load_studies
 from results._tables import Table, to_csv, to_latex, to_markdown
@@ -139,7 +140,10 @@ def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
     fdir = w.out / "figures"
     ylabel = "normalised regret" if not math.isnan(study.optimum()) else "value"
     rank_panels = []
-    for axis, xlabel in (("evals", "evaluations"), ("time", "simulated time (GPU-hours)")):
+    k, mode = sim_workers(study)
+    time_label = ("simulated time (GPU-hours)" if k == 1
+                  else f"simulated wall clock (hours, {k} {mode} workers)")
+    for axis, xlabel in (("evals", "evaluations"), ("time", time_label)):
         panels = []
         for metric, title in METRICS:
             c, bands = _bands(study, metric, axis, seed, n_boot)
@@ -205,6 +209,10 @@ def _search_text(spec: dict[str, Any]) -> str:
             " (a re-queried cell is paid again)" if search["repeats"] == "charge"
             else " (a re-queried cell is answered from the first query, free)"
             if search["repeats"] == "cache" else "")
+    if int(search.get("sim_workers", 1)) != 1:
+        parts.append(f"simulated workers `{search['sim_workers']}` "
+                     f"(`{search.get('sim_mode', 'async')}`; the time axis and `sim_time_s` "
+                     f"are the simulated wall clock: each evaluation's finish time)")
     rb = search.get("report_benchmark")
     if isinstance(rb, dict):
         parts.append(f"reported on `{rb.get('name')}` (data sha256 "
