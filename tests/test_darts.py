@@ -291,7 +291,7 @@ def test_categorical_view_covers_every_cell() -> None:
 # --------------------------------------------------------------------------- the network
 @needs_torch
 def test_network_params_equal_naslibs_on_725_cells_sample(cells_725: dict[str, Any]) -> None:
-    _check_params(cells_725, list(cells_725)[::18])
+    _check_params(cells_725, list(cells_725)[::36])
 
 
 @needs_torch
@@ -366,3 +366,53 @@ def test_trains_through_the_real_training_backend() -> None:
     ev2 = again.query(a, dataset="digits", fidelity=2, data_seed=0)
     assert ev.values == ev2.values  # drop-path masks seeded per run: bit-identical
     assert 0.0 <= ev.values["valid_acc"] <= 100.0 and ev.cost_s > 0
+
+
+# ---------------------------------------------------------------- proxies and the 725 cells
+@needs_torch
+def test_params_proxy_equals_naslibs_scores(cells_725: dict[str, Any]) -> None:
+    from algorithms.proxies import Proxy, ScoreConfig
+
+    proxy = Proxy("params", config=ScoreConfig(space="darts"))
+    for k in list(cells_725)[:2]:
+        value, _ = proxy.score(S.parse(k), make_rng(0, "darts", "params"))
+        assert round(value, 6) == cells_725[k]["params"]["score"]
+
+
+def test_partial_table_and_naslib_scores_correlate(shared_data: Path, tmp_path: Path,
+                                                   cells_725: dict[str, Any],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The 725 cells as table ``nb301-naslib``; NASLib's scores in the same file imported as a
+    score folder and correlated through the CLI: the same Spearman as scipy on the file."""
+    from scipy import stats
+
+    from algorithms.proxies import import_naslib_scores
+    from benchbench.cli import main
+    from benchbench.registry import open_benchmark
+    from benchbench.testing import check_benchmark
+    from tabular_data._import_nb301 import import_nb301_naslib
+
+    src = shared_data / "nb301" / "darts_725_with_zc.json"
+    import_nb301_naslib(src, root=tmp_path)
+    with open_benchmark("nb301-naslib", data_root=tmp_path) as bench:
+        check_benchmark(bench, n=4)
+        assert len(bench.arch_ids()) == 725
+        for name in ("rs", "re", "reinforce", "ls"):
+            check_optimizer(name, bench.space)
+        k = list(cells_725)[5]
+        assert bench.query(k, dataset="cifar10").values["valid_acc"] == \
+            cells_725[k]["val_accuracy"]
+        with pytest.raises(LookupError, match="not in"):
+            bench.query(S.sample(make_rng(0, "x")), dataset="cifar10")
+    out = import_naslib_scores(src, "cifar10", tmp_path / "zc", space="darts")
+    assert main(["--data-root", str(tmp_path), "proxies", "correlate", str(out), "--benchmark",
+                 "nb301-naslib", "--n-boot", "20", "--proxies", "nwot", "synflow"]) == 0
+    capsys.readouterr()
+    import pandas as pd
+
+    t = pd.read_csv(next(out.glob("correlation_*.csv"))).set_index("proxy")
+    y = [v["val_accuracy"] for v in cells_725.values()]
+    for p, key in (("nwot", "nwot"), ("synflow", "synflow")):
+        x = [v[key]["score"] for v in cells_725.values()]
+        assert t.loc[p, "spearman"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-9)
+        assert t.loc[p, "n"] == 725

@@ -44,18 +44,34 @@ def naslib_nb201_cell(key: str) -> str:
     return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
 
 
-def load_naslib_scores(path: str | Path, dataset: str) -> Any:
+def load_naslib_scores(path: str | Path, dataset: str, space: str = "nb201") -> Any:
     """Long-form scores (columns ``arch_id, seed, proxy, value, seconds``; seed 0) of one
-    dataset of a NASLib NB201 file, with proxy names mapped to ours (``jacov`` ->
-    ``jacob_cov``), plus the file's ``val_accuracy`` as proxy ``"val_accuracy"``."""
+    dataset of a NASLib file, with proxy names mapped to ours (``jacov`` -> ``jacob_cov``),
+    plus the file's ``val_accuracy`` as proxy ``"val_accuracy"``.
+
+    ``space``: ``"nb201"`` reads NASLib's NB201 tuple keys (:func:`naslib_nb201_cell`); any
+    other space reads each key with its ``parse`` (DARTS: NASLib's compact form, as in
+    ``darts_725_with_zc.json``) and records its ``arch_id``."""
     import pandas as pd
+
+    from benchbench.spaces import get_space
 
     data = json.loads(Path(path).read_text())
     if dataset not in data:
         raise KeyError(f"dataset {dataset!r} not in {path}; present: {sorted(data)}")
+    if space == "nb201":
+        to_id = naslib_nb201_cell
+    else:
+        sp = get_space(space)
+
+        def to_id(key: str) -> str:
+            try:
+                return sp.arch_id(sp.parse(key))
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}: entry {key!r}: {e}") from None
     rows = []
     for key, rec in data[dataset].items():
-        cell = naslib_nb201_cell(key)
+        cell = to_id(key)
         for name, v in rec.items():
             if isinstance(v, dict) and "score" in v:
                 rows.append((cell, 0, _NAMES.get(name, name), float(v["score"]),
@@ -128,7 +144,8 @@ def write_scores_dir(scores: Any, out_dir: str | Path, *, config: ScoreConfig) -
 
 
 def import_naslib_scores(path: str | Path, dataset: str, out_dir: str | Path, *,
-                         proxies: Sequence[str] | None = None) -> Path:
+                         proxies: Sequence[str] | None = None, space: str = "nb201",
+                         benchmark: str | None = None) -> Path:
     """Write one dataset of a NASLib NB201 file (see :func:`load_naslib_scores`) as a score
     directory, e.g. for ``NASWOT(scores=out_dir)`` or ``benchbench run --param
     naswot.scores=out_dir``.
@@ -141,6 +158,10 @@ def import_naslib_scores(path: str | Path, dataset: str, out_dir: str | Path, *,
             ``epe_nas``); default every proxy of :data:`~algorithms.proxies.PROXIES` the
             file has.  The file's ``val_accuracy`` (trained accuracy, not a proxy) is left
             out unless named here.
+        space: the file's search space (``"nb201"``; ``"darts"`` for
+            ``darts_725_with_zc.json``; see :func:`load_naslib_scores`).
+        benchmark: recorded as the scores' benchmark (default ``"nb201"`` for NB201, else
+            none: give ``--benchmark`` to ``proxies correlate``).
 
     The recorded :class:`~algorithms.proxies.ScoreConfig` has ``implementation="naslib"``
     and ``batch_source`` naming the file, so a live sweep never resumes into these scores.
@@ -150,7 +171,7 @@ def import_naslib_scores(path: str | Path, dataset: str, out_dir: str | Path, *,
     Raises:
         ValueError: a name in ``proxies`` is not in the file (the message lists those that are).
     """
-    df = load_naslib_scores(path, dataset)
+    df = load_naslib_scores(path, dataset, space)
     present = sorted(set(df["proxy"]))
     if proxies is None:
         names = [p for p in PROXIES if p in present]
@@ -159,6 +180,8 @@ def import_naslib_scores(path: str | Path, dataset: str, out_dir: str | Path, *,
         bad = [p for p in names if p not in present]
         if bad:
             raise ValueError(f"proxies {bad} are not in {path} ({dataset}); present: {present}")
-    config = replace(ScoreConfig(), benchmark="nb201", dataset=dataset,
+    if benchmark is None:
+        benchmark = "nb201" if space == "nb201" else ""
+    config = replace(ScoreConfig(), space=space, benchmark=benchmark, dataset=dataset,
                      batch_source=f"naslib:{Path(path).name}", implementation="naslib")
     return write_scores_dir(df[df["proxy"].isin(names)], out_dir, config=config)

@@ -149,6 +149,16 @@ def _import_nb101_naslib(a: argparse.Namespace) -> int:
     return 0
 
 
+def _import_nb301_naslib(a: argparse.Namespace) -> int:
+    """``data import nb301-naslib PATH``: NASLib's ``darts_725_with_zc.json`` (partial)."""
+    from tabular_data._import_nb301 import import_nb301_naslib
+
+    name = a.name or "nb301-naslib"
+    path = import_nb301_naslib(a.path, name=name, root=data_root(a), force=a.force)
+    print(f"imported {a.path} as {name!r} -> {path}")
+    return 0
+
+
 def _import_table(a: argparse.Namespace) -> int:
     """``data import table FILE --arch-columns ... --metric ...``: any CSV / Parquet table
     whose architecture is a tuple of categorical columns (issue 14)."""
@@ -175,6 +185,7 @@ IMPORT_SOURCES: dict[str, Callable[[argparse.Namespace], int]] = {
     "nb201": _import_nb201,
     "nb101": _import_nb101,
     "nb101-naslib": _import_nb101_naslib,
+    "nb301-naslib": _import_nb301_naslib,
     "nb301-yahpo": _import_nb301_yahpo,
     "table": _import_table,
 }

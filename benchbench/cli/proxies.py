@@ -95,7 +95,8 @@ def cmd_import_naslib(a: argparse.Namespace) -> int:
     """Handler of ``proxies import-naslib``."""
     from algorithms.proxies import import_naslib_scores
 
-    out = import_naslib_scores(a.file, a.dataset, a.out, proxies=split_items(a.proxies))
+    out = import_naslib_scores(a.file, a.dataset, a.out, proxies=split_items(a.proxies),
+                               space=a.space)
     print(f"wrote {out} (scores of {a.file}, dataset {a.dataset!r})")
     return 0
 
@@ -221,5 +222,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     i.add_argument("file", help="e.g. ../shared/data/nb201/zc_scores_725.json")
     i.add_argument("--dataset", required=True, help="the file's dataset key, e.g. cifar10")
     i.add_argument("--proxies", nargs="+", default=None, help="default: all of ours it has")
+    i.add_argument("--space", default="nb201",
+                   help="the file's search space: nb201 (default) or darts "
+                        "(darts_725_with_zc.json)")
     i.add_argument("--out", required=True, help="new score directory")
     i.set_defaults(func=cmd_import_naslib)
