@@ -86,7 +86,7 @@ def test_readme_block(kind: str, code: str, line: int,
     if "../shared/data" in code and not SHARED_DATA.exists():
         pytest.skip(f"README block at line {line} reads {SHARED_DATA}, which is absent")
     needs_torch = any(w in code for w in ("benchbench.nn", "proxies score", "data build",
-                                          "validate", "-train"))
+                                          "validate", "-train", "data latency"))
     if needs_torch and importlib.util.find_spec("torch") is None:
         pytest.skip(f"README block at line {line} needs torch")
     if kind == "bash":
