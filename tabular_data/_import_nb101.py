@@ -38,8 +38,9 @@
    ==============  ===========================================================================
 
    The file is streamed: memory holds the values (float64: ``cells x 3 x epochs x 4``, about
-   80 MB for only108 and 330 MB for the full file) and one record at a time; the import time
-   per GB is printed by the CLI and measured by ``benchmarks/bench_nb101.py``.
+   80 MB for only108 and 330 MB for the full file, allocated once from the file size), the
+   cells' hashes and specs, and one record at a time; the import time per GB is printed by the
+   CLI and measured by ``benchmarks/bench_nb101.py``.
 
 2. NASLib's ``nb101_500_with_zc.json`` (500 entries, ``{"nasbench101": {"cifar10": {"(56-tuple)":
    {val_accuracy, params, flops, <proxy scores>}}}}``) as a partial table.  The 500 entries are
@@ -69,7 +70,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from benchbench.api import Direction, Metric, accuracy_metric
-from benchbench.spaces.nb101 import NB101Space
+from benchbench.spaces.nb101 import N_CELLS, NB101Space
 from tabular_data._format import DatasetSpec, TableWriter, sha256_files
 from tabular_data._root import table_path
 
@@ -368,22 +369,32 @@ def _parse_payload(payload: bytes, n: int, p: Path
 
 
 class _Grow:
-    """Per-cell values ``(cells, repeats, epochs, 4)`` (train, valid, test, time), NaN where
-    unseen, grown by doubling."""
+    """Per-cell values, one ``(cells, repeats, 4)`` array (train, valid, test, time) per epoch
+    seen, NaN where unseen; capacity grows by doubling from an estimate (the official files:
+    one allocation of NB101's 423,624 cells)."""
 
-    def __init__(self, n_epochs: int) -> None:
-        self.e = n_epochs
-        self.v = np.full((1024, len(REPEATS), n_epochs, 4), np.nan)
-        self.params = np.full(1024, np.nan)
+    def __init__(self, capacity: int) -> None:
+        self.cap = max(1024, capacity)
+        self.v: dict[int, np.ndarray] = {}
+        self.params = np.full(self.cap, np.nan)
+
+    def epoch(self, k: int) -> np.ndarray:
+        a = self.v.get(k)
+        if a is None:
+            a = self.v[k] = np.full((self.cap, len(REPEATS), 4), np.nan)
+        return a
 
     def ensure(self, rows: int) -> None:
-        if rows > len(self.v):
-            cap = max(rows, 2 * len(self.v))
-            v = np.full((cap, *self.v.shape[1:]), np.nan)
-            v[:len(self.v)] = self.v
-            pr = np.full(cap, np.nan)
-            pr[:len(self.params)] = self.params
-            self.v, self.params = v, pr
+        if rows <= self.cap:
+            return
+        cap = max(rows, 2 * self.cap)
+        for k, a in self.v.items():
+            b = np.full((cap, *a.shape[1:]), np.nan)
+            b[:self.cap] = a
+            self.v[k] = b
+        pr = np.full(cap, np.nan)
+        pr[:self.cap] = self.params
+        self.params, self.cap = pr, cap
 
 
 def import_nb101_tfrecord(path: str | Path, *, name: str = "nb101", root: str | Path | None = None,
@@ -429,7 +440,8 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
     specs: list[str] = []
     ids: list[str] = []
     seen: dict[tuple[int, int], int] = {}  # (row, budget) -> repeats so far
-    grow = _Grow(len(_EPOCHS))
+    # ~400 bytes a record, 3 (only108) to 12 (full) records a cell
+    grow = _Grow(min(N_CELLS, p.stat().st_size // 1200 + 1))
     budgets: set[int] = set()
     n_rec = 0
     for payload in iter_tfrecords(p, progress=progress):
@@ -466,15 +478,15 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
             if k is None or abs(ep - round(ep)) > 1e-6:
                 raise ValueError(f"{p}: record {n_rec}: evaluation at epoch {ep}; NB101 "
                                  f"evaluates at {list(_EPOCHS)}")
-            grow.v[row, rep, k] = (100.0 * ev.train_accuracy, 100.0 * ev.validation_accuracy,
+            grow.epoch(k)[row, rep] = (100.0 * ev.train_accuracy, 100.0 * ev.validation_accuracy,
                                    100.0 * ev.test_accuracy, ev.training_time)
         if m.trainable_parameters is not None:
             grow.params[row] = m.trainable_parameters / 1e6
         n_rec += 1
     if not ids:
         raise ValueError(f"{p}: no records")
-    present = [k for k, e in enumerate(_EPOCHS)
-               if not np.isnan(grow.v[:len(ids), :, k, 1]).all()]
+    present = [k for k in range(len(_EPOCHS))
+               if k in grow.v and not np.isnan(grow.v[k][:len(ids), :, 1]).all()]
     epochs = tuple(_EPOCHS[k] for k in present)
     spec = DatasetSpec(nb101_metrics(), REPEATS, epochs)
     prov = {"source": str(p.resolve()), "n_records": n_rec, "n_cells": len(ids),
@@ -487,7 +499,7 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
         block = 8192
         for lo in range(0, len(ids), block):
             hi = min(len(ids), lo + block)
-            v = grow.v[lo:hi][:, :, present]  # (n, S, E, 4)
+            v = np.stack([grow.v[k][lo:hi] for k in present], axis=2)  # (n, S, E, 4)
             pr = np.broadcast_to(grow.params[lo:hi, None, None], v.shape[:3]).copy()
             pr[np.isnan(v[..., 1])] = np.nan
             w.write(DATASET, np.arange(lo, hi),

@@ -255,3 +255,15 @@ def test_nan_survives() -> None:
     assert math.isnan(back.evaluation_data[0].training_time)
     assert back.trainable_parameters is None
     assert np.isnan(back.total_time)
+
+
+def test_value_buffer_grows_without_losing_values() -> None:
+    from tabular_data._import_nb101 import _Grow
+
+    g = _Grow(10)
+    g.epoch(3)[7, 1] = (1.0, 2.0, 3.0, 4.0)
+    g.params[7] = 0.5
+    g.ensure(5000)
+    assert g.cap >= 5000 and g.epoch(3).shape == (g.cap, 3, 4)
+    assert g.epoch(3)[7, 1].tolist() == [1.0, 2.0, 3.0, 4.0] and g.params[7] == 0.5
+    assert np.isnan(g.epoch(3)[4999]).all() and np.isnan(g.epoch(0)).all()
