@@ -38,24 +38,27 @@ class CategoricalKDE:
     Args:
         data: ``(n, d)`` int codes.
         bw: ``(d,)`` bandwidths (already clipped below at ``min_bandwidth``).
+        width: codes the densities will be asked at are below this (default: the data's).
     """
 
-    def __init__(self, data: np.ndarray, bw: np.ndarray) -> None:
+    def __init__(self, data: np.ndarray, bw: np.ndarray, width: int | None = None) -> None:
         self.data = np.asarray(data, dtype=np.int64)
         self.bw = np.asarray(bw, dtype=float)
         n, d = self.data.shape
-        seen = np.zeros((d, int(self.data.max(initial=0)) + 1), dtype=bool)
+        top = int(self.data.max(initial=0)) + 1
+        seen = np.zeros((d, top), dtype=bool)
         seen[np.arange(d), self.data] = True
         self.levels = seen.sum(axis=1)  # distinct values per column
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.match = 1.0 - self.bw
-            self.other = self.bw / (self.levels - 1)
-        # fast path: prod_d k_d = exp(sum_d log|k_d|) * sign, sums as one matrix product over
-        # one-hot codes; only when every factor is finite and non-zero
-        self._fast = bool(np.all(np.isfinite(self.other)) and np.all(self.match != 0))
+        self.match = 1.0 - self.bw
+        single = self.levels == 1
+        # one distinct value: a mismatch is bw / 0 = +inf, as statsmodels computes it
+        self.other = np.where(single, np.inf,
+                              self.bw / np.where(single, 1, self.levels - 1))
+        # fast path: prod_d k_d = exp(sum_d log|k_d|) * sign, the sums by row gathers; only
+        # when every factor is finite and non-zero
+        self._fast = bool(not single.any() and np.all(self.match != 0))
         if self._fast:
-            self._width = int(self.data.max(initial=0)) + 1
-            self._set_tables(self._width)
+            self._set_tables(max(top, width or 0))
 
     def _set_tables(self, width: int) -> None:
         """One-hot tables of the data for :meth:`_pdf_fast` (codes below ``width``)."""
@@ -97,8 +100,7 @@ class CategoricalKDE:
         logk = self._hot_w[idx[:, 0]] + self._base
         for j in range(1, idx.shape[1]):
             logk += self._hot_w[idx[:, j]]
-        with np.errstate(over="ignore"):
-            k = np.exp(logk)                                         # (m, n)
+        k = np.exp(logk, out=logk)  # (m, n); |log k| is small: bw >= min_bandwidth
         if self._neg:  # factors 1 - bw < 0 (bw > 1): the sign of each product
             odd = self._hot_n[idx[:, 0]].copy()
             for j in range(1, idx.shape[1]):
@@ -108,7 +110,7 @@ class CategoricalKDE:
 
 
 def fit_kde_pair(codes: np.ndarray, losses: np.ndarray, *, top_n_percent: int,
-                 min_points_in_model: int, min_bandwidth: float
+                 min_points_in_model: int, min_bandwidth: float, width: int | None = None
                  ) -> tuple[CategoricalKDE, CategoricalKDE] | None:
     """HpBandSter's ``BOHB.new_result`` model fit on one budget's observations: sort by loss
     (stable), the best ``max(min_points, top_n_percent * N // 100)`` are good, the next
@@ -126,8 +128,10 @@ def fit_kde_pair(codes: np.ndarray, losses: np.ndarray, *, top_n_percent: int,
     bad = codes[idx[n_good:n_good + n_bad]]
     if good.shape[0] <= d or bad.shape[0] <= d:
         return None
-    return (CategoricalKDE(good, np.clip(normal_reference_bandwidth(good), min_bandwidth, None)),
-            CategoricalKDE(bad, np.clip(normal_reference_bandwidth(bad), min_bandwidth, None)))
+    return (CategoricalKDE(good, np.clip(normal_reference_bandwidth(good), min_bandwidth, None),
+                           width),
+            CategoricalKDE(bad, np.clip(normal_reference_bandwidth(bad), min_bandwidth, None),
+                           width))
 
 
 def propose(good: CategoricalKDE, bad: CategoricalKDE, rng: np.random.Generator,
@@ -145,8 +149,16 @@ def propose(good: CategoricalKDE, bad: CategoricalKDE, rng: np.random.Generator,
     keep = rng.random((m, d)) < (1.0 - np.maximum(good.bw, min_bandwidth))
     redraw = rng.integers(0, sizes, size=(m, d))
     cand = np.where(keep, rows, redraw)
-    lx = good.pdf(cand)
-    gx = bad.pdf(cand)
+    # the candidates repeat (few good rows, mostly kept values): densities once per distinct
+    # row (codes packed into one int when they fit)
+    width = int(sizes.max())
+    if d * math.log2(max(width, 2)) < 62:
+        keys = cand @ (width ** np.arange(d, dtype=np.int64))
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        lx = good.pdf(cand[first])[inverse]
+        gx = bad.pdf(cand[first])[inverse]
+    else:
+        lx, gx = good.pdf(cand), bad.pdf(cand)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         val = np.maximum(_TINY, gx) / np.maximum(lx, _TINY)
     odd = np.flatnonzero(~np.isfinite(val) & np.isfinite(lx))
@@ -282,7 +294,8 @@ class BOHB(_BracketSchedule):
             pair = fit_kde_pair(self._codes[rung][:n], self._losses[rung][:n],
                                 top_n_percent=self.top_n_percent,
                                 min_points_in_model=self._min_points,
-                                min_bandwidth=self.min_bandwidth)
+                                min_bandwidth=self.min_bandwidth,
+                                width=int(self._sizes.max()))
             if pair is not None:
                 self._models[rung] = pair
         self._dirty.clear()

@@ -414,10 +414,15 @@ class Hyperband(_BracketSchedule):
 
 @dataclass
 class _Rung:
-    """ASHA's record of one rung: completed (key, config) pairs sorted best first."""
+    """ASHA's record of one rung: the completed configurations as keys ``(-score, seq,
+    config)`` (best first, ties by completion order), the not yet promoted ones and the
+    promoted ones in two sorted lists."""
 
-    entries: list[tuple[float, int, int]] = field(default_factory=list)  # (-score, seq, cid)
-    promoted: set[int] = field(default_factory=set)
+    waiting: list[tuple[float, int, int]] = field(default_factory=list)
+    promoted: list[tuple[float, int, int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.waiting) + len(self.promoted)
 
 
 class ASHA(_MultiFidelity):
@@ -476,11 +481,15 @@ class ASHA(_MultiFidelity):
         eta = self.eta
         for k in range(len(self._rungs) - 2, -1, -1):
             rung = self._rungs[k]
-            top = int(math.floor(len(rung.entries) / eta + _EPS))
-            for _, _, cid in rung.entries[:top]:
-                if cid not in rung.promoted:
-                    rung.promoted.add(cid)
-                    return self._start(cid, k + 1, promoted=True)
+            if not rung.waiting:
+                continue
+            # the best not-yet-promoted configuration is among the top floor(n / eta) iff
+            # fewer than that many promoted ones rank above it
+            best = rung.waiting[0]
+            if bisect.bisect_left(rung.promoted, best) < int(len(rung) / eta + _EPS):
+                del rung.waiting[0]
+                bisect.insort(rung.promoted, best)
+                return self._start(best[2], k + 1, promoted=True)
         cid = len(self._archs)
         self._archs.append(self.space.sample(self.rng))
         return self._start(cid, 0, promoted=False)
@@ -493,12 +502,12 @@ class ASHA(_MultiFidelity):
     def tell(self, trial: TrialInfo, value: TrialValue) -> None:
         cid, k = self._pending.pop(trial.trial_id)
         self._seq += 1
-        bisect.insort(self._rungs[k].entries, (-worst_if_nan(value.score()), self._seq, cid))
+        bisect.insort(self._rungs[k].waiting, (-worst_if_nan(value.score()), self._seq, cid))
 
     @property
     def rung_sizes(self) -> tuple[int, ...]:
         """Completed configurations per rung, bottom first."""
-        return tuple(len(r.entries) for r in self._rungs)
+        return tuple(len(r) for r in self._rungs)
 
 
 class LearningCurveStopping(_MultiFidelity):
