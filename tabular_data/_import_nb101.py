@@ -292,13 +292,22 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
         yield num, wt, v
 
 
+_FIVE = struct.Struct("<xdxdxdxdxd")
+_FIVE_KEYS = bytes([1 << 3 | 1, 2 << 3 | 1, 3 << 3 | 1, 4 << 3 | 1, 5 << 3 | 1])
+
+
 def decode_model_metrics(buf: bytes) -> ModelMetrics:
     """Parse a serialized ``ModelMetrics`` (unknown fields skipped; ``ValueError`` if
     malformed)."""
     out = ModelMetrics()
     for num, wt, v in _fields(buf):
         if num == 1 and wt == 2:
-            ev = EvaluationData()
+            assert isinstance(v, bytes)
+            if len(v) >= 45 and v[0:45:9] == _FIVE_KEYS:  # the usual layout: 5 doubles first
+                ev = EvaluationData(*_FIVE.unpack_from(v))
+                v = v[45:]
+            else:
+                ev = EvaluationData()
             for n2, w2, v2 in _fields(v):
                 if n2 in _EVAL_DOUBLES and w2 == 1:
                     setattr(ev, _EVAL_DOUBLES[n2], struct.unpack("<d", v2)[0])
