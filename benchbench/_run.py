@@ -315,6 +315,10 @@ class _Loop:
                                                 dict[str, float]]] = {}
         self._means: dict[tuple[str, int | None], tuple[float, float, float, float]] = {}
         self.stopped = ""
+        # out-of-distribution flags of a surrogate's answers (Evaluation.flags), counted
+        self.count_ood = bench.describe().kind == "surrogate"
+        self._ood: set[str] = set()
+        self.n_ood = self.n_incumbents = self.n_incumbents_ood = 0
 
     def _report_values(self, arch: Any, arch_id: str, selected_by: int | None
                        ) -> tuple[float, float, float, float]:
@@ -367,6 +371,8 @@ class _Loop:
             data_seed = self.noise(arch, arch_id) if self.noise is not None else None
             ev = self.bench.query(arch, dataset=cfg.dataset, fidelity=fid, data_seed=data_seed)
             y = ev.values[cfg.objective]
+            if "ood" in ev.flags:
+                self._ood.add(arch_id)
             metrics = {m: ev.values.get(m, math.nan) for m in self.metric_names}
             if not math.isnan(extra_cost):
                 cost = extra_cost
@@ -380,7 +386,10 @@ class _Loop:
                     else:
                         before = self.bench.query(arch, dataset=cfg.dataset, fidelity=prev,
                                                   data_seed=data_seed)
-                        cost = cost - before.cost_s
+                        # the extra epochs' training time; never negative (a surrogate's
+                        # predicted runtime need not grow with the epochs)
+                        cost = (max(float(ev.cost_s) - float(before.cost_s), 0.0)
+                                + self._eval_cost(ev, arch_id, data_seed, fid))
             if math.isnan(cost) and cfg.max_seconds is not None:
                 raise MissingDataError(
                     f"no recorded training time for {arch_id} (seed {data_seed}) at epoch {fid} "
@@ -418,6 +427,9 @@ class _Loop:
             self.best, self.inc_arch, self.inc_index, self.inc_id, self.inc_obj = (
                 score, out.arch, out.index, out.arch_id, y)
             self.inc_values = self._report_values(out.arch, out.arch_id, out.data_seed)
+            self.n_incumbents += 1
+            self.n_incumbents_ood += out.arch_id in self._ood
+        self.n_ood += out.arch_id in self._ood
         if not out.feasible:
             self.n_infeasible += 1
         v, t, vh, th = self.inc_values
@@ -486,6 +498,10 @@ class _Loop:
             out["n_infeasible"] = self.n_infeasible
         if self.n_resumed:
             out["n_resumed"] = self.n_resumed
+        if self.count_ood:
+            out["ood"] = {"evaluations": self.n_ood, "incumbents": self.n_incumbents,
+                          "incumbents_flagged": self.n_incumbents_ood,
+                          "final_incumbent_flagged": self.inc_id in self._ood}
         if cfg.transfer and self.inc_arch is not None:
             out["transfer"] = {ds: _transfer_values(self.report, self.inc_arch, ds, cfg)
                                for ds in cfg.transfer}

@@ -131,8 +131,8 @@ def test_hyperband_runs_the_schedule_and_promotes_the_best() -> None:
 
 
 def test_incumbent_only_at_the_top_rung(digits: Any) -> None:
-    _, top = _run(digits, "hyperband")
-    _, anyb = _run(digits, "hyperband", {"incumbent": "any"})
+    _, top = _run(digits, "hyperband", max_seconds=20.0)
+    _, anyb = _run(digits, "hyperband", {"incumbent": "any"}, max_seconds=20.0)
     # the same evaluations; only which of them may be the incumbent differs
     assert [r[:8] for r in top.records] == [r[:8] for r in anyb.records]
     fids = [r[3] for r in top.records]
@@ -323,7 +323,7 @@ def test_one_simulated_worker_is_the_sequential_run(digits: Any) -> None:
     from benchbench.optimizer import make_optimizer
 
     for algo in ("bohb", "asha", "lcstop"):
-        cfg, seq = _run(digits, algo)
+        cfg, seq = _run(digits, algo, max_seconds=15.0)
         opt = make_optimizer(algo)
         opt.configure_fidelity(tuple(range(1, 13)))  # type: ignore[union-attr]
         opt.setup(digits.space, optimizer_rng(cfg.seed, "digits"))
@@ -443,3 +443,98 @@ def test_hyperband_on_the_official_200_epoch_schedule(nats: Any) -> None:
     assert sorted(set(fids)) == [5, 33, 200]  # 200 * 6**-k, k = 2..0, floored to epochs
     assert fids[:36] == [5] * 36 and out.result["n_resumed"] > 0
     assert out.result["n_resumed"] > 0
+
+
+NB201_BOHB_ROW = {"budget_mode": "ignore", "min_budget": 12, "max_budget": 200,
+                  "num_samples": 4, "random_fraction": 0.0, "min_bandwidth": 0.3,
+                  "max_brackets": 50, "resume": False}
+
+
+def test_nb201_papers_bohb_row_settings(nats: Any, nats_sample_dir: Path) -> None:
+    """NB201's ``BOHB.py``: HpBandSter with budgets 12..200 that the worker ignores: every
+    query is the 12-epoch result (a fresh recorded seed) charged ``train-all-time +
+    valid-per-time``; the search stops before the query that would cross 12,000 s; the
+    incumbent is the best at the largest budget (``get_incumbent_id``)."""
+    from tests.test_protocols import CELLS, Reference, SampleSpace
+
+    class OnlySampleCells(SampleSpace):
+        """Model picks outside the three sampled cells are not cells of this space (BOHB
+        then samples uniformly, as HpBandSter does when a pick cannot be converted)."""
+
+        def from_categorical(self, values: Any) -> Any:
+            arch = super().from_categorical(values)
+            if self.index(arch) not in CELLS:
+                raise ValueError("not a sample cell")
+            return arch
+
+    ref = Reference(nats_sample_dir)
+    search, report = nats
+    search.space = OnlySampleCells()
+    from benchbench.runner import SEARCH_PROTOCOLS
+
+    cfg = plan_study(search, dataset="cifar10-valid", algorithms={"bohb": NB201_BOHB_ROW},
+                     seeds=[4], report=report, settings=SEARCH_PROTOCOLS["nb201-paper"])[0]
+    assert (cfg.noise, cfg.cost, cfg.budget_crossing, cfg.max_seconds) == (
+        "fresh", "train+eval", "drop", 12000.0)
+    from benchbench._run import RunTarget
+    from benchbench.optimizer import make_optimizer
+
+    out = execute_run_full(RunTarget(search, report), cfg)
+    clock = 0.0
+    for r in out.records:
+        assert r[3] == 12
+        info = ref.get_more_info(int(r[2]), int(r[4]))
+        assert r[5] == info["valid-accuracy"]
+        assert r[6] == pytest.approx(info["train-all-time"] + info["valid-per-time"], rel=1e-12)
+        clock += r[6]
+    assert clock <= 12000.0 and "crossed max_seconds" in out.result["stopped"]
+    # the brackets' schedule: 200/9, 200/3, 200 (HpBandSter's bracket sizes 9-3-1, 3-1, 3)
+    opt = make_optimizer("bohb", **NB201_BOHB_ROW)
+    opt.configure_fidelity(tuple(range(1, 13)))  # type: ignore[union-attr]
+    opt.setup(search.space, make_rng(0, "x"))
+    np.testing.assert_allclose(opt.budgets, [200 / 9, 200 / 3, 200])  # type: ignore[union-attr]
+    assert opt.rung_epochs == (12, 12, 12)  # type: ignore[union-attr]
+
+
+def test_tiny_multifidelity_study_on_the_yahpo_darts_surrogate(shared_data: Path,
+                                                              tmp_path: Path) -> None:
+    """The published DARTS-space surrogate (epochs 1..98): rungs floored to its epochs, resumed
+    trainings charged the predicted extra runtime (never below zero)."""
+    pytest.importorskip("onnxruntime", reason="the YAHPO surrogate needs onnxruntime")
+    pytest.importorskip("onnx", reason="importing the YAHPO surrogate needs onnx")
+    from surrogates.yahpo import import_yahpo_nb301
+    from tests.conftest import require
+
+    import_yahpo_nb301(require(shared_data / "nb301" / "yahpo_nb301"), root=tmp_path)
+    bench = open_benchmark("nb301-yahpo", data_root=tmp_path)
+    for algo in ("hyperband", "asha"):
+        cfg = plan_study(bench, dataset="cifar10", algorithms={algo: {}}, seeds=[0],
+                         max_evals=300, noise="mean", test_metric=None, sim_workers=4)[0]
+        out = execute_run_full(bench, cfg)
+        assert {r[3] for r in out.records} <= {1, 3, 10, 32, 98}  # 98 * 3**-k, floored
+        assert out.result["n_resumed"] > 0 and all(r[6] >= 0 for r in out.records)
+        assert out.result["incumbent_id"]
+
+
+def test_regret_against_the_simulated_wall_clock(digits: Any, tmp_path: Path) -> None:
+    from results import load_study, regret_vs_simtime, sim_workers, time_to_regret
+
+    run_study(digits, tmp_path, dataset="digits", algorithms={"asha": {}, "rs": {}},
+              seeds=[0, 1, 2], max_seconds=10.0, sim_workers=4)
+    study = load_study(tmp_path)
+    assert sim_workers(study) == (4, "async")
+    grid = np.array([2.0, 5.0, 10.0])
+    c = regret_vs_simtime(study, grid=grid, n_boot=200)
+    ttr = time_to_regret(study, 2.0)
+    store = StudyStore(tmp_path)
+    for run in store.iter_runs():
+        rec = store.read_records(run)
+        i = list(study.runs[run.label].seeds).index(run.seed)
+        for j, t in enumerate(grid):  # the incumbent at t: the last record finished by t
+            done = rec[rec["sim_time_s"] <= t]
+            want = 95.75 - done["incumbent_valid"].iloc[-1] if len(done) else math.nan
+            got = c.values[run.label][i, j]
+            assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want)
+        hit = rec[95.75 - rec["incumbent_valid"] <= 2.0]
+        assert ttr[run.label][i] == (hit["sim_time_s"].iloc[0] if len(hit) else math.inf)
+    assert np.all(c.lo["asha"] <= c.mean["asha"] + 1e-12)
