@@ -356,6 +356,7 @@ _builtin(PROXIES, {
 })
 _builtin(BACKENDS, {"table": "tabular_data._backend:TABLES"})
 _builtin(BACKENDS, {"yahpo": "surrogates.yahpo:YAHPO"})
+_builtin(BACKENDS, {"surrogate": "surrogates._backend:SURROGATES"})
 _builtin(BENCHMARKS, {
     "nb201-train": "benchbench.nn._training_benchmark:TrainingBenchmark",
     "nb201-digits-train": "benchbench.nn._training_benchmark:nb201_digits_training",

@@ -177,6 +177,34 @@ def _study_figures(w: _Writer, study: Study, seed: int, n_boot: int) -> None:
              f"{study.label}: average rank over time (validation, shared seeds)")
 
 
+def _ood_counts(study: Study) -> dict[str, tuple[int, int, int, int, int]]:
+    """algorithm -> (flagged evaluations, evaluations, flagged incumbents, incumbents, runs
+    whose final incumbent is flagged), summed over its runs, from the manifests'
+    ``result["ood"]`` (written for surrogate benchmarks); empty when no run has it."""
+    from benchbench.store import StudyStore
+
+    store = StudyStore(study.path)
+    out: dict[str, tuple[int, int, int, int, int]] = {}
+    for alg, files in study._files.items():
+        tot = [0, 0, 0, 0, 0]
+        seen = False
+        for ld in files:
+            _, man = store.read_manifest(ld.run)
+            res = man.get("result") or {}
+            o = res.get("ood")
+            if not isinstance(o, dict):
+                continue
+            seen = True
+            tot[0] += int(o.get("evaluations") or 0)
+            tot[1] += int(res.get("n_evals") or 0)
+            tot[2] += int(o.get("incumbents_flagged") or 0)
+            tot[3] += int(o.get("incumbents") or 0)
+            tot[4] += int(bool(o.get("final_incumbent_flagged")))
+        if seen:
+            out[alg] = (tot[0], tot[1], tot[2], tot[3], tot[4])
+    return out
+
+
 def _fmt1(v: np.ndarray) -> str:
     """Mean of ``v`` with one decimal ("–" when it holds no number)."""
     ok = np.asarray(v, float)
@@ -248,6 +276,12 @@ def _study_section(w: _Writer, study: Study, studies: Sequence[Study], seed: int
           f"{study.source_label('test')} (see the final table's note)",
           "- distinct cells per run (mean): " + ", ".join(
               f"{a} {_fmt1(r.distinct_cells)}" for a, r in study.runs.items()), "")
+    ood = _ood_counts(study)
+    if ood:
+        w.add("- out-of-distribution answers of the surrogate (cells far from its training "
+              "data, `Evaluation.flags`): " + "; ".join(
+                  f"{a}: {e} of {n} evaluations, {i} of {k} incumbents, final incumbent of "
+                  f"{f} runs" for a, (e, n, i, k, f) in ood.items()), "")
     if study.completeness.partial:
         w.add(f"> **PARTIAL: {study.completeness.text()}.** Every number of this study is over "
               f"the runs that are there.", "")

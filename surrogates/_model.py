@@ -59,6 +59,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "FitOptions", "MetricModel", "SurrogateMo
 FORMAT = "benchbench-surrogate"
 #: Bumped when the saved layout changes; a model of another version is refused.
 FORMAT_VERSION = 1
+_Z_EPS = 0.01
 _OOD_DISTANCE = "ood:distance"
 _OOD_DISAGREE = "ood:disagreement"
 
@@ -160,7 +161,7 @@ class FitOptions:
     bootstrap: bool = True
     max_rank: int = 4
     explained: float = 0.999
-    n_jobs: int = 2
+    n_jobs: int = 1
 
     def xgb_params(self) -> dict[str, Any]:
         return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
@@ -181,7 +182,8 @@ class MetricModel:
         basis: ``(r, E)`` SVD components; coef_scale: ``(r,)`` std of each coefficient.
         boosters: one XGBoost booster per member, predicting the ``r`` scaled coefficients.
         noise: per-epoch pooled seed std ``(E,)`` (``None``: the metric has no seed values).
-        noise_booster: heteroscedastic factor ``h(x)`` (``sigma(x)^2 = noise^2 h(x)``).
+        noise_booster: log of the heteroscedastic factor: ``h(x) = noise_factor *
+            exp(booster(x))`` clipped to ``h_clip``, ``sigma(x)^2 = noise^2 h(x)``.
         pool_cols: columns of this metric in the residual pool.
         q90: half-width of the 90 % interval in units of ``sigma(x)`` (or absolute units
             when the metric has no noise).
@@ -202,7 +204,8 @@ class MetricModel:
     pool_cols: tuple[int, int] = (0, 0)
     q90: float = math.nan
     disagreement_ref: float = math.inf
-    h_clip: tuple[float, float] = (0.02, 50.0)
+    h_clip: tuple[float, float] = (0.01, 100.0)
+    noise_factor: float = 1.0
 
     @property
     def rank(self) -> int:
@@ -222,8 +225,8 @@ class MetricModel:
         """``(n, E)`` per-seed noise std (zeros for a metric without seed values)."""
         if self.noise is None:
             return np.zeros((len(x), len(self.epochs)))
-        h = np.clip(np.asarray(self.noise_booster.inplace_predict(x), dtype=np.float64),
-                    *self.h_clip)
+        g = np.asarray(self.noise_booster.inplace_predict(x), dtype=np.float64)
+        h = np.clip(np.exp(g) * self.noise_factor, *self.h_clip)
         return np.sqrt(h)[:, None] * self.noise[None, :]
 
 
@@ -373,7 +376,7 @@ class SurrogateModel:
                           "explained": mm.explained, "members": rels, "noise_model": nrel,
                           "pool_cols": list(mm.pool_cols), "q90": _num(mm.q90),
                           "disagreement_ref": _num(mm.disagreement_ref),
-                          "h_clip": list(mm.h_clip)})
+                          "h_clip": list(mm.h_clip), "noise_factor": mm.noise_factor})
         cspec = None
         if self.cost is not None:
             c = self.cost
@@ -601,15 +604,25 @@ def _fit_noise(xgb: Any, x: np.ndarray,
         if usable.sum() < 10:
             continue
         s_e = np.sqrt(np.mean(e[usable] ** 2, axis=0))  # (E,)
+        if float(s_e.max()) <= 1e-9 * max(mm.scale, 1e-12):
+            continue  # equal in every run (params, flops): no noise to model
         s_e[s_e == 0] = 1e-12
-        z = np.where(usable[:, :, None], (e / s_e) ** 2, np.nan)
-        z_cell = np.nanmean(z.reshape(len(z), -1), axis=1)  # (n,)
+        # the heteroscedastic factor is fitted at the last epoch (the fidelity a search is
+        # judged at; earlier epochs share it)
+        z = np.where(usable[:, :, None], (e / s_e) ** 2, np.nan)[:, :, -1]
+        with np.errstate(invalid="ignore"):
+            z_cell = np.nanmean(z, axis=1)  # (n,)
         cells = np.nonzero(n_seeds >= 2)[0]
         seed = derive_seed(opts.seed, "surrogate", "noise", mm.metric.name) % (2**31)
+        # multiplicative heteroscedasticity (Harvey, Econometrica 1976): regress the log of
+        # the squared deviations (robust to the heavy tail of diverged runs), then scale
+        # exp(prediction) so that its mean over the training cells is the mean of z
         reg = xgb.XGBRegressor(n_estimators=200, learning_rate=0.05, max_depth=4,
                                subsample=0.8, n_jobs=opts.n_jobs, tree_method="hist",
                                random_state=seed)
-        reg.fit(x[cells], z_cell[cells])
+        reg.fit(x[cells], np.log(z_cell[cells] + _Z_EPS))
+        g = np.exp(np.asarray(reg.predict(x[cells]), dtype=np.float64))
+        mm.noise_factor = float(np.mean(z_cell[cells]) / max(float(np.mean(g)), 1e-300))
         mm.noise = s_e
         mm.noise_booster = reg.get_booster()
         sig = mm.sigma(x)  # (n, E)
@@ -770,7 +783,8 @@ def load_model(path: str | Path) -> SurrogateModel:
             q90=math.nan if spec["q90"] is None else float(spec["q90"]),
             disagreement_ref=(math.inf if spec["disagreement_ref"] is None
                               else float(spec["disagreement_ref"])),
-            h_clip=(float(spec["h_clip"][0]), float(spec["h_clip"][1])))
+            h_clip=(float(spec["h_clip"][0]), float(spec["h_clip"][1])),
+            noise_factor=float(spec["noise_factor"]))
     cost = None
     if model.get("cost"):
         c = model["cost"]

@@ -9,6 +9,8 @@
     benchbench run --benchmark BENCHMARK --dataset D --algorithms rs,re,mine=pkg.mod:Class
                    --seeds 0-499 --max-evals N [--max-seconds S] --out DIR [--workers K] ...
     benchbench report DIR [--out OUT]
+    benchbench surrogate fit --from TABLE --dataset D (--train-fraction F | --train-cells FILE)
+                             --out DIR [--members K --seed S];  benchbench surrogate card DIR
     benchbench validate --benchmark BENCHMARK (--cells FILE | --from-runs DIR) --epochs E
     benchbench proxies score ... / import-naslib ... / correlate DIR
     benchbench list [spaces|benchmarks|backends|algorithms|proxies|protocols] [--json]
@@ -43,13 +45,14 @@ from benchbench.cli import proxies as _proxies
 from benchbench.cli import query as _query
 from benchbench.cli import report as _report
 from benchbench.cli import run as _run
+from benchbench.cli import surrogate as _surrogate
 from benchbench.cli import validate as _validate
 from benchbench.cli._common import parse_params, parse_seeds
 
 __all__ = ["build_parser", "main", "parse_params", "parse_seeds"]
 
 #: The command groups, in the order ``benchbench --help`` lists them.
-COMMANDS = (_data, _latency, _query, _run, _report, _validate, _proxies, _list)
+COMMANDS = (_data, _latency, _query, _run, _report, _validate, _proxies, _list, _surrogate)
 
 
 def build_parser() -> argparse.ArgumentParser:
