@@ -538,3 +538,23 @@ def test_regret_against_the_simulated_wall_clock(digits: Any, tmp_path: Path) ->
         hit = rec[95.75 - rec["incumbent_valid"] <= 2.0]
         assert ttr[run.label][i] == (hit["sim_time_s"].iloc[0] if len(hit) else math.inf)
     assert np.all(c.lo["asha"] <= c.mean["asha"] + 1e-12)
+
+
+@pytest.mark.slow
+def test_tiny_multifidelity_study_on_a_fitted_surrogate(digits: Any) -> None:
+    """The surrogate backend's predicted curves (a small model fitted on nb201-digits):
+    Hyperband and ASHA on its epochs 1..12 (slow: fitting takes ~10-20 s)."""
+    pytest.importorskip("xgboost", reason="fitting a surrogate needs xgboost")
+    from surrogates import FitOptions, SurrogateBenchmark, fit_model, training_data
+
+    data = training_data(digits, "digits", metrics=["valid_acc", "test_acc"])
+    model = fit_model(data, options=FitOptions(members=1, n_estimators=20,
+                                               cost_estimators=20, n_jobs=1))
+    bench = SurrogateBenchmark(model)
+    for algo in ("hyperband", "asha"):
+        cfg = plan_study(bench, dataset="digits", algorithms={algo: {}}, seeds=[0],
+                         max_seconds=20.0, sim_workers=4)[0]
+        out = execute_run_full(bench, cfg)
+        assert {r[3] for r in out.records} == {1, 4, 12}
+        assert out.result["n_resumed"] > 0 and all(r[6] >= 0 for r in out.records)
+        assert out.result["incumbent_id"]
