@@ -57,8 +57,8 @@ from benchbench.pareto import (
     nondominated_mask,
     to_minimize,
 )
-from benchbench.store import StudyStore
-from benchbench.trial import EXTRA_METRIC_PREFIX
+from benchbench.store import EXTRAS_FILE, StudyStore
+from benchbench.trial import EXTRA_FIELDS, EXTRA_METRIC_PREFIX
 from results._stats import (
     bootstrap_mean_ci,
     holm,
@@ -155,23 +155,48 @@ def load_mo_study(study: Study, objectives: Sequence[str] | None = None) -> MOSt
     store = StudyStore(study.path)
     maximize = [study.maximize] + [store.maximize(n, spec) for n in names[1:]]
     recs = study.records()
+    groups = recs.groupby(["algorithm", "seed"], sort=False).indices
+    objective = recs["objective"].to_numpy(float)
+    arch = recs["arch_id"].to_numpy(str)
+    clock = recs["sim_time_s"].to_numpy(float)
     out: dict[str, list[MORun]] = {}
     for alg, files in study._files.items():
         runs = []
         for ld in files:
             seed = ld.run.seed if ld.run.seed is not None else -1
-            r = recs[(recs["algorithm"] == alg) & (recs["seed"] == seed)]
-            ext = store.read_extras(ld.run)
-            if ext is None or len(ext) != len(r):
-                raise ValueError(f"{ld.run.rel}: no evals.csv with one row per evaluation "
-                                 f"(the run recorded no metrics)")
-            vals = np.column_stack(
-                [r["objective"].to_numpy(float),
-                 *[ext[EXTRA_METRIC_PREFIX + n].to_numpy(float) for n in names[1:]]])
-            runs.append(MORun(int(seed), vals, ext["feasible"].to_numpy(bool),
-                              r["arch_id"].to_numpy(str), r["sim_time_s"].to_numpy(float)))
+            rows = groups.get((alg, seed), np.empty(0, dtype=np.int64))
+            feasible, metrics = _read_extras(ld.run.path / EXTRAS_FILE, names[1:],
+                                             ld.run.rel)
+            if len(feasible) != len(rows):
+                raise ValueError(f"{ld.run.rel}: evals.csv has {len(feasible)} rows for "
+                                 f"{len(rows)} evaluations")
+            vals = np.column_stack([objective[rows], metrics])
+            runs.append(MORun(int(seed), vals, feasible, arch[rows], clock[rows]))
         out[alg] = runs
     return MOStudy(study, tuple(names), tuple(maximize), out)
+
+
+def _read_extras(path: Path, names: Sequence[str], rel: str) -> tuple[np.ndarray, np.ndarray]:
+    """``feasible (n,)`` and the metric columns ``(n, len(names))`` of a run's ``evals.csv``
+    (the columns :meth:`benchbench.store.StudyStore.read_extras` reads, parsed directly: a
+    study of thousands of runs loads in seconds)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        raise ValueError(f"{rel}: no evals.csv (the run recorded no metrics)") from None
+    head = lines[0].split(",") if lines else []
+    if tuple(head[:len(EXTRA_FIELDS)]) != EXTRA_FIELDS:
+        raise ValueError(f"{rel}: corrupt evals.csv (header {head[:len(EXTRA_FIELDS)]})")
+    try:
+        cols = [head.index(EXTRA_METRIC_PREFIX + n) for n in names]
+    except ValueError:
+        raise ValueError(f"{rel}: evals.csv lacks a column of {list(names)}") from None
+    f_col = head.index("feasible")
+    rows = [ln.split(",") for ln in lines[1:] if ln]
+    feasible = np.array([r[f_col] in ("1", "True", "true") for r in rows], dtype=bool)
+    metrics = np.array([[float(r[c]) if r[c] else np.nan for c in cols] for r in rows],
+                       dtype=np.float64).reshape(len(rows), len(cols))
+    return feasible, metrics
 
 
 @dataclass(frozen=True)
