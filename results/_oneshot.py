@@ -163,11 +163,13 @@ def oneshot_table(study: Any, runs: Mapping[str, Sequence[OneShotRun]], *,
             "final cell test", "incumbent test", "param-free edges", "eig. growth",
             "collapsed runs"]
     rows, data = [], []
+    sources: set[str] = set()
     for alg, rs in runs.items():
         fc = [r.result.get("final_cell") or {} for r in rs]
         src = "heldout" if any(f.get("test_heldout") is not None and
                                math.isfinite(float(f["test_heldout"])) for f in fc) else ""
         key_v, key_t = ("valid_heldout", "test_heldout") if src else ("valid", "test")
+        sources.add("held-out seeds" if src else "seed mean")
         fv = np.array([float(f.get(key_v, math.nan) if f.get(key_v) is not None else math.nan)
                        for f in fc])
         ft = np.array([float(f.get(key_t, math.nan) if f.get(key_t) is not None else math.nan)
@@ -197,7 +199,7 @@ def oneshot_table(study: Any, runs: Mapping[str, Sequence[OneShotRun]], *,
                      if np.any(np.isfinite(growth)) else math.nan,
                      "collapsed_runs": ncol})
     note = ("Final cell: the search's last discretised cell (what NB201 reports), values "
-            + ("held-out seeds" if rows else "") + " from the table at the report fidelity; "
+            f"({' / '.join(sorted(sources))}) from the table at the report fidelity; "
             "test column: mean ± half-width of the 95% bootstrap CI over runs. Incumbent "
             "test: the runner's incumbent (best table validation among the epochs' cells, "
             "which the search itself never sees). Search seconds are measured wall seconds "
