@@ -70,7 +70,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from benchbench.api import Direction, Metric, accuracy_metric
-from benchbench.spaces.nb101 import N_CELLS, NB101Space
+from benchbench.spaces.nb101 import N_CELLS, NB101Space, record_from_spec
 from tabular_data._format import DatasetSpec, TableWriter, sha256_files
 from tabular_data._root import table_path
 
@@ -386,6 +386,8 @@ class _Grow:
         self.cap = max(1024, capacity)
         self.v: dict[int, np.ndarray] = {}
         self.params = np.full(self.cap, np.nan)
+        #: runs seen per cell and budget (4, 12, 36, 108, any other)
+        self.runs = np.zeros((self.cap, 5), dtype=np.int8)
 
     def epoch(self, k: int) -> np.ndarray:
         a = self.v.get(k)
@@ -403,7 +405,9 @@ class _Grow:
             self.v[k] = b
         pr = np.full(cap, np.nan)
         pr[:self.cap] = self.params
-        self.params, self.cap = pr, cap
+        runs = np.zeros((cap, 5), dtype=np.int8)
+        runs[:self.cap] = self.runs
+        self.params, self.runs, self.cap = pr, runs, cap
 
 
 def import_nb101_tfrecord(path: str | Path, *, name: str = "nb101", root: str | Path | None = None,
@@ -448,7 +452,7 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
     rows: dict[str, int] = {}
     specs: list[str] = []
     ids: list[str] = []
-    seen: dict[tuple[int, int], int] = {}  # (row, budget) -> repeats so far
+    budget_pos = {4: 0, 12: 1, 36: 2, 108: 3}
     # ~400 bytes a record, 3 (only108) to 12 (full) records a cell
     grow = _Grow(min(N_CELLS, p.stat().st_size // 1200 + 1))
     budgets: set[int] = set()
@@ -463,7 +467,7 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
                                  f"0/1 matrix")
             matrix = np.array([int(c) for c in raw_adj], dtype=np.int8).reshape(dim, dim)
             try:
-                arch = space.parse({"matrix": matrix, "ops": raw_ops.split(",")})
+                arch = record_from_spec(matrix, raw_ops.split(","), remember=False)
             except ValueError as e:
                 raise ValueError(f"{p}: record {n_rec} (hash {h}): {e}") from None
             if verify_hashes and arch.module_hash != h:
@@ -473,11 +477,12 @@ def _import_tfrecord(p: Path, dest: Path, name: str, sha: str,
             ids.append(h)
             specs.append(space.format(arch))
             grow.ensure(len(ids))
-        rep = seen.get((row, budget), 0)
+        b = budget_pos.get(budget, 4)
+        rep = int(grow.runs[row, b])
         if rep >= len(REPEATS):
             raise ValueError(f"{p}: record {n_rec}: a 4th run of cell {h} with a {budget}-epoch "
                              f"budget; NB101 has {len(REPEATS)} repeats")
-        seen[(row, budget)] = rep + 1
+        grow.runs[row, b] = rep + 1
         budgets.add(budget)
         for ev in m.evaluation_data:
             ep = ev.current_epoch

@@ -121,7 +121,8 @@ from benchbench.api import unknown
 from benchbench.spaces._base import CategoricalSpace, SearchSpace
 
 __all__ = ["INPUT", "MAX_EDGES", "MAX_VERTICES", "MUTATIONS", "N_CELLS", "NASLIB_OPS", "NB101Arch",
-           "NB101Space", "OPS", "OUTPUT", "module_hash", "official_hash_module"]
+           "NB101Space", "OPS", "OUTPUT", "module_hash", "official_hash_module",
+           "record_from_spec"]
 
 INPUT = "input"
 OUTPUT = "output"
@@ -272,9 +273,12 @@ _PRUNED: dict[tuple[int, int, tuple[int, ...]], NB101Arch] = {}
 _RAW_CAP = 1 << 18
 
 
-def _build(n: int, edges: int, ops: tuple[int, ...]) -> NB101Arch:
+def _build(n: int, edges: int, ops: tuple[int, ...], remember: bool = True) -> NB101Arch:
     """Prune, check, hash and canonicalise a raw spec (``edges`` bitmask over ``n`` vertices,
-    interior ``ops``); raises :class:`_Invalid`."""
+    interior ``ops``); raises :class:`_Invalid`.  ``remember=False``: nothing is added to the
+    caches or the hash memo (an importer that sees each cell once)."""
+    if not remember:
+        return _build_uncached(n, edges, ops, remember=False)
     key = (n, edges, ops)
     got = _RAW.get(key)
     if got is not None:
@@ -294,7 +298,8 @@ def _build(n: int, edges: int, ops: tuple[int, ...]) -> NB101Arch:
     return rec
 
 
-def _build_uncached(n: int, edges: int, ops: tuple[int, ...]) -> NB101Arch:
+def _build_uncached(n: int, edges: int, ops: tuple[int, ...],
+                    remember: bool = True) -> NB101Arch:
     outs = [[j for j in range(i + 1, n) if edges >> _bit(i, j) & 1] for i in range(n)]
     # prune: reachable from the input and reaching the output (official ModelSpec._prune)
     fwd = {0}
@@ -336,7 +341,10 @@ def _build_uncached(n: int, edges: int, ops: tuple[int, ...]) -> NB101Arch:
     if known is not None:
         rec = known
     else:
-        rec = _KNOWN[h] = _canonical(m, p_ins, labels, vh, h)
+        rec = _canonical(m, p_ins, labels, vh, h)
+        if not remember:
+            return rec
+        _KNOWN[h] = rec
     if len(_PRUNED) >= _RAW_CAP:
         _PRUNED.clear()
     _PRUNED[pkey] = rec
@@ -381,7 +389,8 @@ def _canonical(n: int, ins: list[list[int]], labels: list[int], vh: list[str],
     return NB101Arch(n, best[0], best[1], h)
 
 
-def _from_matrix(matrix: Any, ops: Sequence[Any], where: str) -> NB101Arch:
+def _from_matrix(matrix: Any, ops: Sequence[Any], where: str,
+                 remember: bool = True) -> NB101Arch:
     """A record from a ``(V, V)`` matrix and ``V`` op names (clear ``ValueError``)."""
     try:
         rows = matrix.tolist() if isinstance(matrix, np.ndarray) else \
@@ -429,9 +438,17 @@ def _from_matrix(matrix: Any, ops: Sequence[Any], where: str) -> NB101Arch:
                              f"{', '.join(OPS)} (or {', '.join(SHORT)})")
         idx.append(i_o)
     try:
-        return _build(v, edges, tuple(idx))
+        return _build(v, edges, tuple(idx), remember)
     except _Invalid as e:
         raise ValueError(f"{where}: not a valid NB101 cell: {e}") from None
+
+
+def record_from_spec(matrix: Any, ops: Sequence[str], *, remember: bool = True) -> NB101Arch:
+    """The record of a ``(V, V)`` matrix and ``V`` op names (``ValueError`` if invalid), as
+    ``NB101Space().parse({"matrix": ..., "ops": ...})``; ``remember=False`` leaves the
+    process's ``hash -> record`` memo and caches untouched (so ``parse(hash)`` will not know
+    the cell), which keeps a one-pass import of 423,624 cells small."""
+    return _from_matrix(matrix, ops, "NB101 spec", remember)
 
 
 def _parse_string(s: str) -> NB101Arch:
