@@ -181,8 +181,9 @@ def test_bad_matrix_errors() -> None:
 
 # ------------------------------------------------------------------- search operators
 def _ref_neighbour_hashes(a: NB101Arch) -> set[str]:
-    """naszilla's adj_neighborhood step by step on the 7-vertex embedding (flip every edge,
-    change every op of a used vertex, keep the valid ones), by hash, without ``a``."""
+    """naszilla's adj_neighborhood on the 7-vertex embedding: flip every edge, change every op,
+    keep the valid ones, by hash, without ``a`` (naszilla's ``is_valid_edge`` / used-vertex
+    checks only skip changes that leave the hash unchanged, which are dropped here anyway)."""
     m7 = np.zeros((7, 7), dtype=np.int64)
     remap = [*range(a.n - 1), 6]
     for i, j in a.edge_list:
