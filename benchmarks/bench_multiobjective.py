@@ -84,12 +84,23 @@ def _quality(bench: object, root: Path, metric: str, seeds: int, evals: int,
 
 def _study_speed(bench: object, root: Path, runs: int, workers: int) -> None:
     seeds = runs // len(METHODS)
+    # the reference, in the same conditions: README's single-objective study (RS, RE,
+    # REINFORCE, nothing recorded), measured at 5.8 s on the idle machine
+    t0 = time.perf_counter()
+    run_study(bench, root / "speed-ref", dataset="cifar10-valid",  # type: ignore[arg-type]
+              algorithms={"rs": {}, "re": {}, "reinforce": {}}, seeds=range(seeds),
+              max_evals=150, workers=workers)
+    ref = time.perf_counter() - t0
     out = root / "speed"
     t0 = time.perf_counter()
     res = run_study(bench, out, dataset="cifar10-valid", algorithms=METHODS,  # type: ignore[arg-type]
                     seeds=range(seeds), max_evals=150, record_metrics=("params",),
                     workers=workers)
     wall = time.perf_counter() - t0
+    print(f"\n## reference in the same conditions: RS+RE+REINFORCE x {seeds} seeds x 150 "
+          f"evaluations, nothing recorded: {ref:.1f} s; the multi-objective study takes "
+          f"{wall / ref:.2f}x as long (README: the reference takes 5.8 s on the idle "
+          f"machine, which projects {5.8 * wall / ref:.1f} s for this study)")
     t1 = time.perf_counter()
     mo = load_mo_study(load_study(out))
     tf = true_front(bench, "cifar10-valid", mo.objectives, mo.maximize)
