@@ -61,7 +61,7 @@ def rank_stats(pred: np.ndarray, true: np.ndarray, *, noise: float,
 
 
 def baseline_predictions(data: TrainingData, train: np.ndarray, test: np.ndarray,
-                         metric: str, *, seed: int = 0, n_jobs: int = 2) -> np.ndarray:
+                         metric: str, *, seed: int = 0, n_jobs: int = 1) -> np.ndarray:
     """The issue's baseline: one XGBoost model (the surrogate's tree settings) on the plain
     one-hot categorical encoding, fitted on ``train`` rows, predicting the last epoch of
     ``metric`` on ``test`` rows."""
@@ -168,9 +168,9 @@ def card_stats(model: SurrogateModel, data: TrainingData, *, metric: str | None 
             dev = ys[:, :, last] - np.nanmean(ys[:, :, last], axis=1, keepdims=True)
             n_s = have.sum(axis=1)
             rec_var = np.nansum(dev**2, axis=1)[multi] / (n_s[multi] - 1)
-            draws = np.stack([bench.query_many(archs, dataset=model.dataset,
-                                               fidelity=epochs[last], data_seed=s)[name]
-                              for s in range(n_draws)])
+            rows = np.arange(len(archs))
+            draws = np.stack([bench._values(block, rows, archs, name, epochs[last], s)
+                              for s in range(n_draws)])  # = query_many(..., data_seed=s)
             draw_sd = draws.std(axis=0, ddof=1)
             # cells selected by the PREDICTION: selecting by the recorded mean would favour
             # cells whose recorded runs happen to agree (and hit the 100 % ceiling)

@@ -67,22 +67,29 @@ def training_data(bench: Benchmark, dataset: str, *,
     seeds: dict[str, np.ndarray] = {}
     seeded = [n for n in names if bench.has_seed_values(dataset, n)]
     if seeded and bench.capabilities.data_seeds:
-        per_row = [bench.data_seeds(int(r), dataset) or () for r in rows.tolist()]
-        axis = sorted({s for t in per_row for s in t})
-        if axis:
-            for n in seeded:
-                seeds[n] = np.full((len(rows), len(axis), len(epochs[n])), np.nan)
-            for si, s in enumerate(axis):
+        axis = sorted(_seed_axis(bench, dataset, rows))
+        per_row: list[tuple[int, ...]] | None = None
+        for n in seeded:
+            seeds[n] = np.full((len(rows), len(axis), len(epochs[n])), np.nan)
+        for si, s in enumerate(axis):
+            sub, have = rows, np.ones(len(rows), dtype=bool)
+            try:  # every row has this seed (the common case): one batch per epoch
+                batches = [bench.query_many(rows, dataset=dataset, fidelity=e, data_seed=s)
+                           for e in fid]
+            except MissingDataError:  # some rows lack it (NB201: 2 or 3 runs per cell)
+                if per_row is None:
+                    per_row = [bench.data_seeds(int(r), dataset) or () for r in rows.tolist()]
                 have = np.array([s in t for t in per_row])
                 sub = rows[have]
                 if not len(sub):
                     continue
-                for e in fid:
-                    b = bench.query_many(sub, dataset=dataset, fidelity=e, data_seed=s)
-                    for n in seeded:
-                        if e in epochs[n]:
-                            seeds[n][have, si, epochs[n].index(e)] = np.asarray(
-                                b.values[n], dtype=float)
+                batches = [bench.query_many(sub, dataset=dataset, fidelity=e, data_seed=s)
+                           for e in fid]
+            for e, b in zip(fid, batches):
+                for n in seeded:
+                    if e in epochs[n]:
+                        seeds[n][have, si, epochs[n].index(e)] = np.asarray(b.values[n],
+                                                                            dtype=float)
     desc = bench.describe()
     ids = [space.arch_id(space.from_index(int(r))) for r in rows.tolist()]  # type: ignore[attr-defined]
     has_cost = bool(np.isfinite(cost).any())
@@ -92,6 +99,16 @@ def training_data(bench: Benchmark, dataset: str, *,
         cost=cost if has_cost else None,
         source={"table": desc.name, "table_version": desc.version, "table_kind": desc.kind,
                 "table_sha256": desc.data_sha256})
+
+
+def _seed_axis(bench: Benchmark, dataset: str, rows: np.ndarray) -> set[int]:
+    """The data seeds recorded for any of ``rows`` (the table's seed list, from its
+    description, else asked row by row)."""
+    extra = bench.describe().extra or {}
+    listed = (extra.get("seeds") or {}).get(dataset) if isinstance(extra, dict) else None
+    if listed:
+        return {int(s) for s in listed}
+    return {s for r in rows.tolist() for s in (bench.data_seeds(int(r), dataset) or ())}
 
 
 def split_rows(n: int, fraction: float, seed: int) -> np.ndarray:

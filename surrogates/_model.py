@@ -385,7 +385,7 @@ class SurrogateModel:
                                  for k, b in enumerate(c.boosters)]}
             arrays["cost/epochs"] = c.epochs
             arrays["cost/frac"] = c.frac
-        np.savez(out / "arrays.npz", **arrays)
+        np.savez(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
         files["arrays.npz"] = _sha256_file(out / "arrays.npz")
         (out / "train_cells.txt").write_text("\n".join(self.train_ids) + "\n")
         files["train_cells.txt"] = _sha256_file(out / "train_cells.txt")
@@ -520,7 +520,7 @@ def fit_model(data: TrainingData, *, name: str = "surrogate",
     for k, rows in enumerate(bags):
         in_bag[k, rows] = True
     oob = ~in_bag
-    has_oob = oob.any(axis=0)
+    has_oob: np.ndarray = np.asarray(oob.any(axis=0))
 
     metrics: dict[str, MetricModel] = {}
     noisy: list[tuple[MetricModel, np.ndarray, np.ndarray]] = []

@@ -82,6 +82,8 @@ def cmd_card(a: argparse.Namespace) -> int:
 
     model = load_model(a.model)
     source = a.source or model.training.get("table")
+    if not source:
+        raise ValueError(f"{a.model}: the model records no table; give it with --from")
     with _table(a, source) as table:
         sha = table.describe().data_sha256
         if sha != model.training.get("table_sha256") and not a.source:
