@@ -307,3 +307,34 @@ def test_cli_fit_card_run_report(nb201_flat: Path, table, tmp_path: Path,
     rep = "\n".join(p.read_text() for p in (tmp_path / "rep").rglob("*.md"))
     model_id = json.loads((out / "manifest.json").read_text())["model_id"]
     assert model_id in rep and "out-of-distribution" in rep
+
+
+def test_learning_curves_on_the_digits_table(tmp_path: Path) -> None:
+    """The embedded 12-epoch table: whole curves on an SVD basis, so every epoch can be
+    queried, trajectories equal the queries, and the held-out ranking holds at each epoch."""
+    from scipy.stats import kendalltau
+
+    from benchbench.registry import open_benchmark
+    from benchbench.testing import check_benchmark
+
+    with open_benchmark("nb201-digits") as table:
+        data = training_data(table, "digits", metrics=["valid_acc"])
+    rows = split_rows(15625, 0.05, 1)
+    model = fit_model(data.subset(rows), name="digits-curves",
+                      options=FitOptions(members=2, n_estimators=80, n_jobs=1))
+    assert 1 < model.metrics["valid_acc"].rank <= 4
+    model.save(tmp_path / "m")
+    bench = SurrogateBenchmark(tmp_path / "m")
+    assert bench.fidelity("digits").values == tuple(range(1, 13))
+    check_benchmark(bench)
+    tr = bench.trajectory(9, dataset="digits", data_seed=3)
+    assert [bench.query(9, dataset="digits", fidelity=e, data_seed=3)["valid_acc"]
+            for e in range(1, 13)] == tr.values["valid_acc"].tolist()
+    assert np.all(np.diff(tr.cost_s) >= 0)  # training time accumulates
+    test = np.setdiff1d(np.arange(15625), rows)[::4]
+    for epoch in (2, 12):
+        pred = bench.query_many(test, dataset="digits", fidelity=epoch)["valid_acc"]
+        true = data.means["valid_acc"][test, epoch - 1]
+        assert kendalltau(pred, true)[0] > 0.4
+    with pytest.raises(MissingDataError, match="1..12"):
+        bench.query(0, dataset="digits", fidelity=13)
