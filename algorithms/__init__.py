@@ -28,6 +28,17 @@ With ``constraints``, RS, RE, LS, REINFORCE and the multi-objective methods rank
 infeasible evaluation below every feasible one (each class's docstring gives its rule);
 REINFORCE also offers MnasNet's soft reward (``reward="mnas"``, Tan et al. 2019).
 
+Multi-fidelity (``Capabilities(multi_fidelity=True)``: they choose each trial's epochs, pause
+and resume trainings; see :mod:`algorithms._multifidelity`):
+
+- ``"sh"``: :class:`SuccessiveHalving` (Jamieson & Talwalkar 2016, as Hyperband's most
+  exploratory bracket, repeated);
+- ``"hyperband"``: :class:`Hyperband` (Li et al., JMLR 2018, Algorithm 1, ``eta=3``);
+- ``"bohb"``: :class:`BOHB` (Falkner et al., ICML 2018, as HpBandSter computes it);
+- ``"asha"``: :class:`ASHA` (Li et al., MLSys 2020, Algorithm 2);
+- ``"lcstop"``: :class:`LearningCurveStopping` (random cells stopped when their learning
+  curve falls below the incumbent's, or Vizier's median rule).
+
 The proxy-guided two read precomputed scores (``scores=`` a directory written by
 ``benchbench proxies score`` or :func:`algorithms.proxies.import_naslib_scores`); with
 ``scores=None`` they score live with torch (about a second per cell).
@@ -41,9 +52,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from algorithms._bohb import BOHB
 from algorithms._common import SearchExhaustedError
 from algorithms._evolution import RegularizedEvolution
 from algorithms._local_search import LocalSearch
+from algorithms._multifidelity import (
+    ASHA,
+    Hyperband,
+    LearningCurveStopping,
+    SuccessiveHalving,
+)
 from algorithms._multiobjective import ParEGORE, ParetoRE
 from algorithms._naswot import NASWOT, ZeroCostWarmStartRE
 from algorithms._random import RandomSearch
@@ -51,6 +69,11 @@ from algorithms._reinforce import Reinforce
 from benchbench.optimizer import OneShotSearch, Optimizer, make_optimizer
 
 __all__ = [
+    "ASHA",
+    "BOHB",
+    "Hyperband",
+    "LearningCurveStopping",
+    "SuccessiveHalving",
     "NASWOT",
     "OPTIMIZERS",
     "ParEGORE",
@@ -68,7 +91,8 @@ __all__ = [
 #: :data:`benchbench.registry.OPTIMIZERS`, with any a third party registered).
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (RandomSearch, RegularizedEvolution, Reinforce, LocalSearch,
-                              NASWOT, ZeroCostWarmStartRE, ParetoRE, ParEGORE)
+                              NASWOT, ZeroCostWarmStartRE, ParetoRE, ParEGORE,
+                              SuccessiveHalving, Hyperband, BOHB, ASHA, LearningCurveStopping)
 }
 
 
