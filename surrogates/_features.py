@@ -9,6 +9,7 @@ Layouts:
 * ``"categorical"`` -- any space: one-hot of :meth:`SearchSpace.to_categorical` (one block per
   categorical variable of :meth:`SearchSpace.as_categorical`).  On NB201 this is the plain
   one-hot edge encoding (the issue's baseline, 30 columns).
+* ``"darts-ops"`` -- DARTS only: the categorical one-hot plus each op's count per cell.
 * ``"nb201-func"`` -- NB201 only: features of the function the cell computes, so that cells
   equal up to NB201's / the functional equivalence (see :mod:`benchbench.spaces.nb201`) get
   (nearly) equal vectors:
@@ -204,6 +205,33 @@ def _nb201_rows(space: SearchSpace[Any], archs: Sequence[Any]) -> np.ndarray:
     return nb201_func_from_ops(ops)
 
 
+# ------------------------------------------------------------------------------ DARTS
+def _darts_op_vars(space: SearchSpace[Any]) -> list[tuple[int, str]]:
+    cat = space.as_categorical()
+    return [(i, n.split(".")[0]) for i, n in enumerate(cat.names)
+            if n.endswith((".op_a", ".op_b"))]
+
+
+def _darts_columns(space: SearchSpace[Any]) -> tuple[str, ...]:
+    cat = space.as_categorical()
+    ops = cat.choices[_darts_op_vars(space)[0][0]]
+    cells = sorted({c for _, c in _darts_op_vars(space)})
+    return _cat_columns(space) + tuple(f"count:{c}:{op}" for c in cells for op in ops)
+
+
+def _darts_rows(space: SearchSpace[Any], archs: Sequence[Any]) -> np.ndarray:
+    cat = space.as_categorical()
+    opvars = _darts_op_vars(space)
+    n_ops = len(cat.choices[opvars[0][0]])
+    cells = sorted({c for _, c in opvars})
+    codes = np.array([space.to_categorical(a) for a in archs], dtype=np.int64).reshape(
+        len(archs), len(cat.names))
+    counts = np.zeros((len(archs), len(cells) * n_ops), dtype=np.float32)
+    for i, cell in opvars:
+        np.add.at(counts, (np.arange(len(archs)), cells.index(cell) * n_ops + codes[:, i]), 1.0)
+    return np.concatenate([_cat_rows(space, archs), counts], axis=1)
+
+
 #: Registered feature layouts by name.
 FEATURE_LAYOUTS: dict[str, FeatureLayout] = {
     "categorical": FeatureLayout(
@@ -213,6 +241,10 @@ FEATURE_LAYOUTS: dict[str, FeatureLayout] = {
         "nb201-func", 1, "nb201", _nb201_columns, _nb201_rows,
         "NB201 functional features: effective ops after zero propagation, skip-as-identity "
         "path encoding, op counts on live paths, depth"),
+    "darts-ops": FeatureLayout(
+        "darts-ops", 1, "darts", _darts_columns, _darts_rows,
+        "DARTS: the categorical one-hot plus each op's count in the normal and the reduction "
+        "cell"),
 }
 
 
