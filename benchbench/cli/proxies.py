@@ -22,6 +22,7 @@ from benchbench.cli._common import (
     add_no_progress,
     open_benchmark,
     parse_seeds,
+    parse_value,
     split_items,
 )
 
@@ -53,12 +54,14 @@ def cmd_score(a: argparse.Namespace) -> int:
     import pandas as pd
 
     from algorithms.proxies import PROXIES, ScoreConfig, read_cells, sample_cells, score_cells
-    from benchbench.spaces import get_space
+    from benchbench.spaces import RestrictedSpace, get_space
 
-    space, datasets = a.space, None
+    space, datasets, rows = a.space, None, None
     try:
         with open_benchmark(a, a.benchmark) as bench:
             space, datasets = bench.space.name, tuple(bench.datasets)
+            if isinstance(bench.space, RestrictedSpace):  # a table of some cells (NB101, ...)
+                rows = bench.space
     except (LookupError, FileNotFoundError, ValueError, OSError) as e:
         if space is None:
             raise ValueError(f"cannot open benchmark {a.benchmark!r} ({e}); import it first "
@@ -72,13 +75,30 @@ def cmd_score(a: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if space == "nb201":
         options = {"channels": a.channels, "cells_per_stage": a.cells_per_stage}
+    for item in a.network_option or []:
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"bad --network-option {item!r}: use KEY=VALUE, e.g. "
+                             f"stem_channels=16")
+        options[key.strip()] = parse_value(val)
     config = ScoreConfig(space=space, benchmark=a.benchmark, dataset=dataset,
                          num_classes=a.num_classes, batch_source=a.batch_source,
                          batch_size=a.batch_size,
                          data_root=None if a.image_root is None else str(Path(a.image_root)),
                          builder_options=options)
-    cells = (read_cells(a.cells, space) if a.cells is not None
-             else sample_cells(a.sample, space=space, seed=a.sample_seed))
+    if a.cells is not None:
+        cells = read_cells(a.cells, space)
+    elif rows is not None:  # draw from the table's own cells, so that correlate can use them
+        from benchbench.rng import make_rng
+
+        if not 1 <= a.sample <= rows.size:
+            raise ValueError(f"--sample must be in 1..{rows.size} (the cells of "
+                             f"{a.benchmark!r}), got {a.sample}")
+        idx = make_rng(a.sample_seed, "proxy-sample").choice(rows.size, size=a.sample,
+                                                             replace=False)
+        cells = [rows.from_index(int(i)) for i in np.sort(idx)]
+    else:
+        cells = sample_cells(a.sample, space=space, seed=a.sample_seed)
     df = score_cells(cells, a.out, config=config, proxies=split_items(a.proxies) or PROXIES,
                      seeds=parse_seeds(a.seeds), workers=a.workers,
                      progress=bool(getattr(a, "progress", False)))
@@ -131,8 +151,10 @@ def cmd_correlate(a: argparse.Namespace) -> int:
                                  n_boot=a.n_boot, seed=a.seed)
             t.insert(0, "metric", metric)
             t.insert(0, "dataset", dataset)
+            # the published numbers are NB201's (all 15,625 cells): none beside other spaces
+            nb201 = bench.space.name == "nb201"
             t["published_spearman"] = [published_spearman(p, dataset, cfg.implementation)
-                                       for p in t["proxy"]]
+                                       if nb201 else float("nan") for p in t["proxy"]]
             tables.append(t)
             targets[(dataset, metric)] = tgt
     table = pd.concat(tables, ignore_index=True)
@@ -174,7 +196,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="dataset whose classes the network has (default: cifar10-valid if the "
                         "benchmark has it, else its first)")
     which = s.add_mutually_exclusive_group(required=True)
-    which.add_argument("--sample", type=int, metavar="N", help="score N uniformly drawn cells")
+    which.add_argument("--sample", type=int, metavar="N",
+                       help="score N uniformly drawn cells (of the table, for a table of some "
+                            "cells such as nb101-naslib)")
     which.add_argument("--cells", metavar="FILE", help="one cell string (or index) per line")
     s.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     s.add_argument("--proxies", nargs="+", default=None,
@@ -191,6 +215,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="classifier outputs (default: from the dataset name)")
     s.add_argument("--channels", type=int, default=16, help="NB201 C (default 16)")
     s.add_argument("--cells-per-stage", type=int, default=5, help="NB201 N (default 5)")
+    s.add_argument("--network-option", action="append", metavar="KEY=VALUE",
+                   help="network builder option, e.g. stem_channels=16 (NB101), repeatable")
     s.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     s.add_argument("--out", required=True, help="score directory (resumable)")
     add_benchmark_option(s)
