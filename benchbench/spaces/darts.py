@@ -480,15 +480,16 @@ class DartsSpace(SearchSpace[DartsArch]):
         change.
 
         Reference: ``Cell301.mutate`` in ``naszilla/nas_bench_301/cell_301.py`` of
-        naszilla/naszilla (the same in NASLib's ``DartsSearchSpace.mutate``), mutation rate 1:
-        a cell uniformly, one of its 8 (input, op) pairs uniformly, then with probability 1/2
+        naszilla/naszilla and ``DartsSearchSpace.mutate`` in NASLib's
+        ``search_spaces/darts/graph.py``, mutation rate 1: a cell uniformly, one of its 8
+        (input, op) pairs uniformly, then with probability 1/2
         a new op uniform over the 7, else a new input uniform over the node's ``k`` possible
         inputs, kept only if it differs from the other pair's input.  The reference can
         return the parent unchanged (same op or refused input); here the draw is repeated
         until the cell changes, i.e. the reference's operator conditioned on a change: an op
         change is uniform over the 6 other ops, an input change uniform over the inputs not
-        used by the node.  (The reference draws the pair with ``np.random.choice(len(OPS))``,
-        7, so it never mutates the last pair; benchbench draws among all 8.)
+        used by the node.  (naszilla draws the pair with ``np.random.choice(len(OPS))``, 7,
+        so it never mutates the last pair; NASLib and benchbench draw among all 8.)
         """
         cells = [list(arch.normal), list(arch.reduce)]
         while True:
