@@ -37,6 +37,12 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb101
 _NAMES = {"jacov": "jacob_cov"}
 
 
+def _naslib_score(rec: dict, key: str) -> float:
+    """A NASLib score: a plain number in this file (``{"score", "time"}`` in NB201's)."""
+    v = rec.get(key, np.nan)
+    return float(v["score"] if isinstance(v, dict) else v)
+
+
 def main() -> None:
     from algorithms.proxies import PROXIES, ScoreConfig, score_cells
     from benchbench.spaces import NB101Space
@@ -48,12 +54,17 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=0, help="score only the first N cells (0: all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--stem-channels", type=int, default=16)
+    ap.add_argument("--time-cells", type=int, default=5,
+                    help="cells re-scored from scratch to time them at the scored width")
     ap.add_argument("--full-cells", type=int, default=2,
                     help="cells also timed at NB101's own width (stem 128)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batch-source", default="digits")
     ap.add_argument("--out", default="bench_out/proxies_nb101")
     a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # as every scoring worker; also for the timings in this process
 
     src = SHARED / "nb101_500_with_zc.json"
     raw = json.loads(src.read_text())["nasbench101"]["cifar10"]
@@ -74,24 +85,27 @@ def main() -> None:
                      config=cfg, proxies=PROXIES, workers=a.workers, progress=True)
     wall = time.perf_counter() - t0
     df = df[df["arch_id"].isin(ids)]
-    cpu = df.drop_duplicates("arch_id")["cell_cpu_seconds"]
 
+    def timed(config: ScoreConfig, n: int) -> pd.Series:
+        with tempfile.TemporaryDirectory() as d:
+            t = score_cells([sp.format(sp.parse(i)) for i in ids[:n]], d, config=config,
+                            proxies=PROXIES, workers=1)
+        return t.drop_duplicates("arch_id")["cell_cpu_seconds"]
+
+    cpu = timed(cfg, a.time_cells) if a.time_cells else pd.Series([np.nan])
     full_cpu = np.nan
     if a.full_cells:
         full_cfg = ScoreConfig(space="nb101", benchmark=str(table), dataset="cifar10",
                                batch_source=a.batch_source, batch_size=a.batch_size)
-        with tempfile.TemporaryDirectory() as d:
-            fdf = score_cells([sp.format(sp.parse(i)) for i in ids[: a.full_cells]], d,
-                              config=full_cfg, proxies=PROXIES, workers=1)
-        full_cpu = float(fdf.drop_duplicates("arch_id")["cell_cpu_seconds"].mean())
+        full_cpu = float(timed(full_cfg, a.full_cells).mean())
 
     load = os.getloadavg()
     print(f"\n{len(ids)} NB101 cells, all {len(PROXIES)} proxies, batch {a.batch_size} "
           f"({a.batch_source}), {a.workers} workers, wall {wall:.0f} s this call (0 if cached); "
           f"load {load[0]:.1f} on {os.cpu_count()} cores")
-    print(f"CPU seconds per cell, all proxies with shared passes: stem {a.stem_channels}: "
-          f"{cpu.mean():.2f} (median {cpu.median():.2f}); stem 128 (NB101's width, "
-          f"{a.full_cells} cells): {full_cpu:.1f}")
+    print(f"CPU seconds per cell, all proxies with shared passes, one thread: stem "
+          f"{a.stem_channels} ({a.time_cells} cells): {cpu.mean():.2f} (median "
+          f"{cpu.median():.2f}); stem 128 (NB101's width, {a.full_cells} cells): {full_cpu:.1f}")
 
     with TabularBenchmark(table) as b:
         y = np.asarray(targets_from_benchmark(b, ids, dataset="cifar10", metric="valid_acc"))
@@ -100,8 +114,7 @@ def main() -> None:
     for p in PROXIES:
         ours = mat[p].reindex(ids).to_numpy(dtype=float) if p in mat else np.full(len(ids), np.nan)
         nas_key = next((k for k, v in _NAMES.items() if v == p), p)
-        theirs = np.array([float(first[i].get(nas_key, {}).get("score", np.nan))
-                           if isinstance(first[i].get(nas_key), dict) else np.nan for i in ids])
+        theirs = np.array([_naslib_score(first[i], nas_key) for i in ids])
 
         def rho(u: np.ndarray, v: np.ndarray) -> float:
             ok = np.isfinite(u) & np.isfinite(v)
