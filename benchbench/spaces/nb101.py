@@ -60,9 +60,9 @@ The space has 423,624 distinct cells (NB101 paper).  It is **not** an
 :class:`~benchbench.spaces.EnumerableSpace` here: listing every cell needs every cell's spec,
 i.e. enumerating all 7-vertex graphs (2^21 upper-triangular matrices x 3^5 op labellings,
 about 5.1 x 10^8 specs, to prune and hash) or the official data file.  Measured
-(``benchmarks/bench_nb101.py``): this module prunes, hashes and canonicalises about 17,000
-specs per CPU second (the official code path, re-implemented: about 10,700; 1.6-2x), so
-enumerating costs about 8 core-hours; the in-memory list would be about 400 bytes per cell
+(``benchmarks/bench_nb101.py``): this module prunes, hashes and canonicalises about 19,000
+specs per CPU second (the official code path, re-implemented: about 12,000; 1.6x), so
+enumerating costs about 7.5 core-hours; the in-memory list would be about 400 bytes per cell
 (record + the hash dict), about 170 MB for all 423,624.  A table imported from the
 official data lists its own cells; a :class:`~benchbench.spaces.RestrictedSpace` over a
 table's rows gives search on exactly those.
