@@ -70,6 +70,11 @@ class OneShotRun:
                          for r in self.diagnostics], dtype=float)
 
     @property
+    def epochs(self) -> int:
+        """Search epochs done (the last step's ``epoch``; a step may follow several)."""
+        return int(self.diagnostics[-1].get("epoch", len(self.diagnostics)))
+
+    @property
     def final_param_free(self) -> float:
         return float(self.diagnostics[-1].get("param_free_ops", math.nan))
 
@@ -128,7 +133,7 @@ def collapse_text(alg: str, runs: Sequence[OneShotRun]) -> str:
     n_eig = sum(b for _, b in flags)
     growth = np.array([r.eigen_growth for r in runs])
     has_eig = bool(np.any(np.isfinite(growth)))
-    epochs = int(np.median([len(r.diagnostics) for r in runs]))
+    epochs = int(np.median([r.epochs for r in runs]))
     parts = []
     if n_pf:
         parts.append(f"**parameter-free collapse in {n_pf} of {n} runs**: the final cell has "
@@ -147,7 +152,7 @@ def collapse_text(alg: str, runs: Sequence[OneShotRun]) -> str:
                          f"{med:.2f}x, last {EIGEN_WINDOW} epochs over first {EIGEN_WINDOW})")
         else:
             parts.append(f"the dominant Hessian eigenvalue did not grow "
-                         f"{EIGEN_GROWTH:.2f}x in any run (median last/first {med:.2f}x)")
+                         f"{EIGEN_GROWTH:.2f}x in any run (median growth {med:.2f}x)")
     verdict = "COLLAPSE" if (n_pf or n_eig) else "no collapse"
     return f"{alg} ({n} runs, {epochs} epochs): {verdict}; " + "; ".join(parts) + "."
 
@@ -184,7 +189,7 @@ def oneshot_table(study: Any, runs: Mapping[str, Sequence[OneShotRun]], *,
         lo_a, hi_a = bootstrap_mean_ci(ft[:, None], rng, n_boot=n_boot)
         lo, hi = float(lo_a[0]), float(hi_a[0])
         ci = (hi - lo) / 2 if np.isfinite(lo) and np.isfinite(hi) else math.nan
-        rows.append([alg, str(len(rs)), str(int(np.median([len(r.diagnostics) for r in rs]))),
+        rows.append([alg, str(len(rs)), str(int(np.median([r.epochs for r in rs]))),
                      fmt(float(np.nanmean(secs)), 1), fmt(float(np.nanmean(fv))),
                      fmt_pm(float(np.nanmean(ft)), float(ci)),
                      fmt(float(np.nanmean(inc))), fmt(float(np.mean(pf)), 1),
