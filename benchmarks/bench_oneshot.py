@@ -21,8 +21,9 @@ supernet epoch / standalone epoch.  The projection columns multiply by the epoch
 NB201 scripts (DARTS 50, GDAS 240 per ``GDAS.config`` and 250 per the paper's text, RSPS 250).
 
 ``darts``: a DARTS-V1 search on digits with the scripts' hyper-parameters (50 epochs by
-default), printing every 5th epoch: the softmax of each edge's largest weight, the mean
-entropy, the cell, its parameter-free edges, the dominant Hessian eigenvalue.
+default; ``--arch-lr`` overrides the architecture learning rate), printing every 5th epoch:
+the softmax of each edge's largest weight, the mean entropy, the cell, its parameter-free
+edges, the dominant Hessian eigenvalue.
 
 ``study``: ``--seeds`` seeds of DARTS-V1, DARTS-V2, GDAS and RSPS through
 :func:`benchbench.runner.run_study` on ``nb201-digits`` (epochs x ``--scale``: 1.0 = the
@@ -214,11 +215,14 @@ def part_darts(args: argparse.Namespace) -> None:
     from benchbench.spaces import get_space
 
     torch.set_num_threads(1)
-    opt = make_optimizer("darts-v1", epochs=args.epochs)
+    extra = {} if args.arch_lr is None else {"arch_lr": args.arch_lr}
+    opt = make_optimizer("darts-v1", epochs=args.epochs, **extra)
     opt.setup(get_space("nb201"), make_rng(0, "bench-oneshot"))
     t0 = time.perf_counter()
     first = None
-    print(f"DARTS-V1 on digits, {args.epochs} epochs, seed 0 (scripts' hyper-parameters)")
+    print(f"DARTS-V1 on digits, {args.epochs} epochs, seed 0, "
+          + ("the scripts' hyper-parameters" if not extra else f"arch_lr={args.arch_lr} "
+             "(deviation; else the scripts' hyper-parameters)"))
     print(f"{'epoch':>5} {'s':>6} {'max softmax/edge':<36} {'H':>6} {'pf':>3} {'eig':>8} "
           f"{'tr acc':>6} {'va acc':>6}  cell")
     for s in opt.steps():  # type: ignore[union-attr]
@@ -254,7 +258,8 @@ def part_study(args: argparse.Namespace) -> None:
         "darts-v1": {"epochs": max(1, round(50 * sc)), "hessian_iters": args.hessian_iters},
         "darts-v2": {"epochs": max(1, round(50 * sc)), "hessian_iters": args.hessian_iters},
         "gdas": {"epochs": max(1, round(240 * sc)), "hessian_iters": args.hessian_iters},
-        "rsps": {"epochs": max(1, round(250 * sc)), "select_num": max(1, round(100 * sc))},
+        "rsps": {"epochs": max(1, round(250 * sc)), "select_num": max(1, round(100 * sc)),
+                 "select_every": max(1, round(250 * sc))},  # one selection at the end
     }
     print(f"study folder {out}; seeds {len(seeds)}; scale {sc}: "
           + ", ".join(f"{k} {v['epochs']} epochs" for k, v in algos.items())
@@ -327,6 +332,7 @@ def main() -> None:
     e.add_argument("--steps", type=int, default=3)
     d = sub.add_parser("darts")
     d.add_argument("--epochs", type=int, default=50)
+    d.add_argument("--arch-lr", type=float, default=None)
     s = sub.add_parser("study")
     s.add_argument("--seeds", type=int, default=10)
     s.add_argument("--scale", type=float, default=1.0)
