@@ -49,12 +49,13 @@ class SurrogateBackend:
 
     def open(self, name: str | Path, root: str | Path | None = None,
              **options: Any) -> SurrogateBenchmark:
-        if options:
-            raise ValueError(f"a surrogate takes no options, got {sorted(options)}")
+        bad = sorted(set(options) - {"threads"})
+        if bad:
+            raise ValueError(f"a surrogate takes the option 'threads' only, got {bad}")
         p = Path(name)
         if not p.is_dir():
             p = surrogates_root(root) / str(name)
-        return SurrogateBenchmark(p)
+        return SurrogateBenchmark(p, **options)
 
     def where(self, name: str, root: str | Path | None = None) -> str:
         return "surrogate"

@@ -133,12 +133,15 @@ class SurrogateBenchmark(Benchmark):
 
     Args:
         model: a :class:`SurrogateModel` or the directory of a saved one.
+        threads: XGBoost threads of a loaded model (answers do not depend on it).
     """
 
     kind = "surrogate"
 
-    def __init__(self, model: SurrogateModel | str | Path) -> None:
-        self.model = model if isinstance(model, SurrogateModel) else load_model(model)
+    def __init__(self, model: SurrogateModel | str | Path, *, threads: int = 1) -> None:
+        self.threads = threads
+        self.model = (model if isinstance(model, SurrogateModel)
+                      else load_model(model, threads=threads))
         m = self.model
         self.space = m.space
         self._enumerable = is_enumerable(m.space)
@@ -364,10 +367,10 @@ class SurrogateBenchmark(Benchmark):
         if self.model.path is None:
             raise BenchmarkError(f"surrogate {self.name!r} is not saved: save it "
                                  f"(model.save(DIR)) before sending it to worker processes")
-        return {"path": str(self.model.path)}
+        return {"path": str(self.model.path), "threads": self.threads}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+        self.__init__(state["path"], threads=state.get("threads", 1))  # type: ignore[misc]
 
 
 def _short(arch: Any) -> str:

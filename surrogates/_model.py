@@ -141,7 +141,9 @@ class FitOptions:
         seed: root seed (bootstrap rows and XGBoost seeds derive from it).
         layout: feature layout name (``None``: the space's own, else ``"categorical"``).
         n_estimators, learning_rate, max_depth, subsample, colsample_bytree: XGBoost's
-            (the cost model uses ``cost_estimators`` trees: log training time is smooth).
+            (the cost model uses ``cost_members`` models of ``cost_estimators`` trees: log
+            training time is smooth and nearly a function of the cell, and ``cost_s`` is
+            computed for every batch, so it is kept cheap).
         bootstrap: bag the members' rows (the default); off, members differ in seed only
             (NB301's ensemble).
         max_rank: most SVD components per learning curve.
@@ -158,6 +160,7 @@ class FitOptions:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     cost_estimators: int = 100
+    cost_members: int = 1
     bootstrap: bool = True
     max_rank: int = 4
     explained: float = 0.999
@@ -562,8 +565,9 @@ def fit_model(data: TrainingData, *, name: str = "surrogate",
         frac = np.maximum.accumulate(np.clip(frac, 0, None))
         cost = CostModel(epochs=np.asarray(data.cost_epochs), frac=frac, center=center_c,
                          scale=scale_c,
-                         boosters=_fit_members(xgb, x, (logt - center_c) / scale_c, bags,
-                                               opts, "cost", opts.cost_estimators))
+                         boosters=_fit_members(xgb, x, (logt - center_c) / scale_c,
+                                               bags[:max(1, opts.cost_members)], opts, "cost",
+                                               opts.cost_estimators))
 
     train_codes = np.array([space.to_categorical(a) for a in archs], dtype=np.int16)
     model = SurrogateModel(
@@ -689,8 +693,12 @@ def _distance_ref(codes: np.ndarray, opts: FitOptions) -> int:
 
 
 # ----------------------------------------------------------------------------------- load
-def load_model(path: str | Path) -> SurrogateModel:
+def load_model(path: str | Path, *, threads: int = 1) -> SurrogateModel:
     """Read a surrogate saved by :meth:`SurrogateModel.save`.
+
+    Args:
+        threads: XGBoost threads per prediction (1: reproducible timing on shared CPUs; more
+            speeds up large batches).
 
     Raises:
         SurrogateModelError: no such directory / manifest, a file missing or not matching its
@@ -698,6 +706,8 @@ def load_model(path: str | Path) -> SurrogateModel:
             have (or whose columns changed), a space that is not registered.
     """
     xgb = xgboost()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SurrogateModelError(f"threads must be an int >= 1, got {threads!r}")
     root = Path(path)
     mpath = root / "manifest.json"
     if not root.is_dir():
@@ -765,7 +775,7 @@ def load_model(path: str | Path) -> SurrogateModel:
         except Exception as e:  # xgboost raises XGBoostError with a long C++ trace
             raise SurrogateModelError(f"{root}: cannot read XGBoost model {rel} "
                                       f"({str(e).splitlines()[0][:100]})") from None
-        b.set_param({"nthread": 1})
+        b.set_param({"nthread": threads})
         return b
 
     metrics: dict[str, MetricModel] = {}
