@@ -43,7 +43,12 @@ from benchbench.trial import TrialInfo, TrialValue
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = NB201Space()
-NAMES = sorted(OPTIMIZERS)
+#: The single-fidelity black-box optimizers this file drives with ask/tell on NB201.  The
+#: multi-fidelity ones (tests/test_multifidelity.py) and the one-shot searches
+#: (tests/test_oneshot.py) have their own files; all of them pass the contract suite
+#: (tests/test_contracts.py).
+NAMES = sorted(n for n, c in OPTIMIZERS.items()
+               if issubclass(c, Optimizer) and not c.capabilities.multi_fidelity)
 #: Optimizers that read zero-cost proxy scores (given ``scores=`` the NASLib directory here).
 PROXY_GUIDED = frozenset({"naswot", "re-zc"})
 #: NASLib's zero-cost scores, under the shared data folder.
@@ -165,17 +170,19 @@ def test_registry_names_and_classes() -> None:
     assert {name: OPTIMIZERS[name] for name in expected} == expected
     for name, cls in OPTIMIZERS.items():
         assert cls.name == name and issubclass(cls, Optimizer)
-    # every registered optimizer must declare its bad and non-default hyper-parameters
-    assert set(BAD_PARAMS) == set(OPTIMIZERS) == set(OTHER_PARAMS)
+    # every single-fidelity optimizer must declare its bad and non-default hyper-parameters
+    assert set(BAD_PARAMS) == set(NAMES) == set(OTHER_PARAMS)
+    assert set(OPTIMIZERS) - set(NAMES) == {"sh", "hyperband", "bohb", "asha", "lcstop"}
     # the proxy-guided ones are exactly those taking precomputed scores
-    assert {n for n, c in OPTIMIZERS.items()
-                            if "scores" in c().get_params()} == PROXY_GUIDED
+    assert {n for n in NAMES if "scores" in OPTIMIZERS[n]().get_params()} == PROXY_GUIDED
 
 
 def test_get_optimizer_errors() -> None:
-    with pytest.raises(UnknownNameError, match=r"'bogus'.*allowed: 'ls', 'mo-re', 'naswot', "
-                                                r"'parego-re', 're', 're-zc', 'reinforce', "
-                                                r"'rs'"):
+    with pytest.raises(UnknownNameError, match=r"'bogus'.*allowed: 'asha', 'bohb', "
+                                                r"'darts-v1', 'darts-v2', 'gdas', "
+                                                r"'hyperband', 'lcstop', 'ls', 'mo-re', "
+                                                r"'naswot', 'parego-re', 're', 're-zc', "
+                                                r"'reinforce', 'rs', 'rsps', 'sh'"):
         get_optimizer("bogus")
     with pytest.raises(ValueError, match=r"\['popsize'\].*allowed: \['population_size'"):
         get_optimizer("re", popsize=3)
@@ -241,7 +248,7 @@ def fresh_process_asks(valid_acc: np.ndarray, tmp_path_factory: pytest.TempPathF
     values = tmp_path_factory.mktemp("algorithms") / "valid_acc.npy"
     np.save(values, valid_acc)
     params = {n: ({"scores": str(naslib_scores)} if n in PROXY_GUIDED else {})
-              for n in OPTIMIZERS if n not in PROXY_GUIDED or naslib_scores is not None}
+              for n in NAMES if n not in PROXY_GUIDED or naslib_scores is not None}
     script = textwrap.dedent(f"""
         import json, sys
         import numpy as np
