@@ -125,7 +125,8 @@ def test_old_cli_modules_are_gone() -> None:
 def test_every_command_is_in_the_parser() -> None:
     p = build_parser()
     sub = next(a for a in p._actions if a.dest == "command")
-    assert set(sub.choices) == {"data", "query", "run", "report", "validate", "proxies", "list"}
+    assert set(sub.choices) == {"data", "query", "run", "report", "validate", "proxies", "list",
+                                "surrogate"}
 
 
 # ----------------------------------------------------------------------- global options
