@@ -446,3 +446,25 @@ def test_proxy_workers_get_the_spec(naslib: dict[str, Any], tmp_path: Path) -> N
     df = score_cells(list(naslib)[:2], tmp_path / "zc", config=cfg, proxies=["params"],
                      workers=2)
     assert len(df) == 2 and np.isfinite(df["value"].to_numpy(dtype=float)).all()
+
+
+def test_naslib_scores_import_for_the_nb101_file(shared_data: Path, naslib_table: Path,
+                                                 naslib: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    """NASLib's NB101 file (one more nesting level, bare-number scores, 500 entries of 292
+    cells) reads as a score directory whose cells are the table's and whose scores are the
+    file's first entry of each cell."""
+    from algorithms.proxies._external import import_naslib_scores, load_naslib_scores
+    from tabular_data import TabularBenchmark
+
+    src = shared_data / "nb101" / "nb101_500_with_zc.json"
+    df = load_naslib_scores(src, "cifar10", "nb101")
+    assert df["arch_id"].nunique() == 292
+    assert {"synflow", "jacob_cov", "params", "flops", "val_accuracy"} <= set(df["proxy"])
+    key, rec = next(iter(naslib.items()))
+    first = df[(df["arch_id"] == SP.arch_id(SP.parse(key)))].set_index("proxy")["value"]
+    assert first["synflow"] == rec["synflow"] and first["jacob_cov"] == rec["jacov"]
+    out = import_naslib_scores(src, "cifar10", tmp_path / "zc", space="nb101")
+    with TabularBenchmark(naslib_table) as b:
+        assert set(df["arch_id"]) == set(b.arch_ids())
+    assert (out / "scores.csv").is_file()

@@ -51,12 +51,18 @@ def load_naslib_scores(path: str | Path, dataset: str, space: str = "nb201") -> 
 
     ``space``: ``"nb201"`` reads NASLib's NB201 tuple keys (:func:`naslib_nb201_cell`); any
     other space reads each key with its ``parse`` (DARTS: NASLib's compact form, as in
-    ``darts_725_with_zc.json``) and records its ``arch_id``."""
+    ``darts_725_with_zc.json``; NB101: the 56-tuple of ``nb101_500_with_zc.json``, whose
+    extra ``"nasbench101"`` level is skipped and whose bare-number scores are read) and
+    records its ``arch_id``.  Entries that are the same cell (NB101's file has 500 entries
+    of 292 cells) keep the first entry's scores."""
     import pandas as pd
 
     from benchbench.spaces import get_space
 
     data = json.loads(Path(path).read_text())
+    if (dataset not in data and len(data) == 1
+            and isinstance(inner := next(iter(data.values())), dict) and dataset in inner):
+        data = inner  # NASLib's NB101 file nests one more level: {"nasbench101": {dataset: ...}}
     if dataset not in data:
         raise KeyError(f"dataset {dataset!r} not in {path}; present: {sorted(data)}")
     if space == "nb201":
@@ -70,12 +76,20 @@ def load_naslib_scores(path: str | Path, dataset: str, space: str = "nb201") -> 
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{path}: entry {key!r}: {e}") from None
     rows = []
+    seen: set[str] = set()
     for key, rec in data[dataset].items():
         cell = to_id(key)
+        if cell in seen:  # NB101: isomorphic entries (one cell) - the first is kept, as in
+            continue      # the table the NB101 importer writes from the same file
+        seen.add(cell)
         for name, v in rec.items():
             if isinstance(v, dict) and "score" in v:
                 rows.append((cell, 0, _NAMES.get(name, name), float(v["score"]),
                              float(v.get("time", float("nan")))))
+            elif (isinstance(v, (int, float)) and not isinstance(v, bool)
+                  and name not in ("val_accuracy", "idx")):
+                # NB101's file stores bare scores (no per-proxy time)
+                rows.append((cell, 0, _NAMES.get(name, name), float(v), float("nan")))
         if "val_accuracy" in rec:
             rows.append((cell, 0, "val_accuracy", float(rec["val_accuracy"]), float("nan")))
     return pd.DataFrame(rows, columns=["arch_id", "seed", "proxy", "value", "seconds"])
