@@ -616,12 +616,6 @@ def _verify(path: Path) -> None:
 
 def _same_source(dest: Path, sha: str) -> bool:
     """Whether the readable table at ``dest`` was imported from the same bytes."""
-    import h5py
+    from tabular_data._import_nb201 import imported_from
 
-    try:
-        with h5py.File(dest, "r") as f:
-            same = f.attrs.get("source_sha256") == sha
-        _verify(dest)
-    except (OSError, ValueError):
-        return False
-    return bool(same)
+    return imported_from(dest, sha)

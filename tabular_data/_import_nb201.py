@@ -641,6 +641,20 @@ def verify_table(path: Path) -> None:
                          f"{' '.join(str(e).split())[:200]})") from None
 
 
+def imported_from(dest: Path, sha: str) -> bool:
+    """Whether ``dest`` is a readable, verified table imported from the bytes with sha256
+    ``sha`` (so importing them again has nothing to do)."""
+    import h5py
+
+    try:
+        with h5py.File(dest, "r") as f:
+            same = f.attrs.get("source_sha256") == sha
+        verify_table(dest)
+    except (OSError, ValueError):
+        return False
+    return bool(same)
+
+
 def _same_import(dest: Path, sha: str, hp: str) -> tuple[bool, str | None]:
     """Whether the table at ``dest`` was imported from the same bytes with the same ``hp``,
     and why it is not readable (``None`` when it is)."""

@@ -121,14 +121,6 @@ def import_nb301_naslib(path: str | Path, *, name: str = "nb301-naslib",
 
 
 def _same_source(dest: Path, sha: str) -> bool:
-    import h5py
+    from tabular_data._import_nb201 import imported_from
 
-    from tabular_data._import_nb201 import verify_table
-
-    try:
-        with h5py.File(dest, "r") as f:
-            same = f.attrs.get("source_sha256") == sha
-        verify_table(dest)
-    except (OSError, ValueError):
-        return False
-    return bool(same)
+    return imported_from(dest, sha)

@@ -274,13 +274,9 @@ def import_table(path: str | Path, *, arch_columns: Sequence[str],
 
 
 def _same(dest: Path, sha: str) -> bool:
-    import h5py
+    from tabular_data._import_nb201 import imported_from
 
-    try:
-        with h5py.File(dest, "r") as f:
-            return bool(f.attrs.get("source_sha256") == sha)
-    except (OSError, ValueError):
-        return False
+    return imported_from(dest, sha)
 
 
 def _write(df: Any, dest: Path, *, name: str, file: str, arch_columns: list[str],
